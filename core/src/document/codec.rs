@@ -1,0 +1,153 @@
+//! JSON-shaped values <-> automerge objects.
+//!
+//! Records are serde structs; going through `serde_json::Value` keeps one
+//! codec for every record type. Objects become automerge maps and arrays
+//! become lists, so each field is its own register and merges on its own.
+//! Only integers, strings, booleans and null are accepted: floats never
+//! represent money here, and a float in a record is a bug or a forgery.
+
+use automerge::{
+    AutoCommit, ObjId, ObjType, Prop, ReadDoc, ScalarValue, hydrate, transaction::Transactable,
+};
+use serde_json::Value;
+
+/// Writes `value` at `obj[prop]`, creating nested maps and lists.
+pub(crate) fn write_json(
+    doc: &mut AutoCommit,
+    obj: &ObjId,
+    prop: impl Into<Prop>,
+    value: &Value,
+) -> Result<(), automerge::AutomergeError> {
+    let prop = prop.into();
+    match value {
+        Value::Object(map) => {
+            let child = doc.put_object(obj, prop, ObjType::Map)?;
+            for (k, v) in map {
+                write_json(doc, &child, k.as_str(), v)?;
+            }
+        }
+        Value::Array(items) => {
+            let child = doc.put_object(obj, prop, ObjType::List)?;
+            for (i, v) in items.iter().enumerate() {
+                insert_json(doc, &child, i, v)?;
+            }
+        }
+        other => doc.put(obj, prop, scalar(other))?,
+    }
+    Ok(())
+}
+
+pub(crate) fn insert_json(
+    doc: &mut AutoCommit,
+    list: &ObjId,
+    index: usize,
+    value: &Value,
+) -> Result<(), automerge::AutomergeError> {
+    match value {
+        Value::Object(map) => {
+            let child = doc.insert_object(list, index, ObjType::Map)?;
+            for (k, v) in map {
+                write_json(doc, &child, k.as_str(), v)?;
+            }
+        }
+        Value::Array(items) => {
+            let child = doc.insert_object(list, index, ObjType::List)?;
+            for (i, v) in items.iter().enumerate() {
+                insert_json(doc, &child, i, v)?;
+            }
+        }
+        other => doc.insert(list, index, scalar(other))?,
+    }
+    Ok(())
+}
+
+fn scalar(v: &Value) -> ScalarValue {
+    match v {
+        Value::Null => ScalarValue::Null,
+        Value::Bool(b) => ScalarValue::Boolean(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => ScalarValue::Int(i),
+            // Records hold no floats (see module docs); serialise anything else as text
+            // so that reading it back fails loudly instead of rounding money.
+            None => ScalarValue::Str(n.to_string().into()),
+        },
+        Value::String(s) => ScalarValue::Str(s.as_str().into()),
+        Value::Array(_) | Value::Object(_) => unreachable!("objects are written by write_json"),
+    }
+}
+
+/// Reads the object `obj` back as a JSON value (conflicts resolved to
+/// automerge's deterministic winner).
+pub(crate) fn read_json(doc: &AutoCommit, obj: &ObjId) -> Result<Value, String> {
+    let h = doc.hydrate(obj, None).map_err(|e| e.to_string())?;
+    hydrated(&h)
+}
+
+fn hydrated(v: &hydrate::Value) -> Result<Value, String> {
+    Ok(match v {
+        hydrate::Value::Scalar(s) => match s {
+            ScalarValue::Null => Value::Null,
+            ScalarValue::Boolean(b) => Value::Bool(*b),
+            ScalarValue::Int(i) => Value::from(*i),
+            ScalarValue::Uint(u) => Value::from(*u),
+            ScalarValue::Str(s) => Value::String(s.to_string()),
+            ScalarValue::Timestamp(t) => Value::from(*t),
+            other => return Err(format!("unsupported value {other:?}")),
+        },
+        hydrate::Value::Map(m) => {
+            let mut out = serde_json::Map::new();
+            for (k, mv) in m.iter() {
+                out.insert(k.clone(), hydrated(&mv.value)?);
+            }
+            Value::Object(out)
+        }
+        hydrate::Value::List(l) => Value::Array(
+            l.iter()
+                .map(|lv| hydrated(&lv.value))
+                .collect::<Result<_, _>>()?,
+        ),
+        hydrate::Value::Text(t) => Value::String(t.to_string()),
+    })
+}
+
+/// Every concurrent value of `obj[key]` as text, winner first.
+pub(crate) fn all_values(doc: &AutoCommit, obj: &ObjId, key: &str) -> Vec<String> {
+    let Ok(values) = doc.get_all(obj, key) else {
+        return Vec::new();
+    };
+    values
+        .into_iter()
+        .map(|(v, _)| match v {
+            automerge::Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Str(s) => s.to_string(),
+                ScalarValue::Null => "null".to_string(),
+                other => other.to_string(),
+            },
+            automerge::Value::Object(t) => format!("<{t}>"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use automerge::ROOT;
+    use serde_json::json;
+
+    #[test]
+    fn json_round_trips_through_automerge() {
+        let mut doc = AutoCommit::new();
+        let v = json!({"a": 1, "b": "x", "c": [1, {"d": null}], "e": true, "f": {"g": -5}});
+        write_json(&mut doc, &ROOT, "rec", &v).unwrap();
+        let (_, id) = doc.get(ROOT, "rec").unwrap().unwrap();
+        assert_eq!(read_json(&doc, &id).unwrap(), v);
+    }
+
+    #[test]
+    fn floats_do_not_sneak_in_as_numbers() {
+        let mut doc = AutoCommit::new();
+        write_json(&mut doc, &ROOT, "rec", &json!({"p": 1.5})).unwrap();
+        let (_, id) = doc.get(ROOT, "rec").unwrap().unwrap();
+        assert_eq!(read_json(&doc, &id).unwrap(), json!({"p": "1.5"}));
+    }
+}

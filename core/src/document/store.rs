@@ -1,0 +1,181 @@
+//! Persistence of documents in SQLite, with a bounded in-memory cache.
+//!
+//! SQLite is the source of truth. A document in memory is only a cache of
+//! `snapshot + changes not yet in the snapshot`; when a write transaction
+//! fails after automerge already committed a change in memory, the caller
+//! evicts the document and the next access reloads it without that change.
+
+use std::num::NonZeroUsize;
+
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
+use lru::LruCache;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{DocId, genesis};
+
+/// Changes stored since the last snapshot before a new snapshot is taken:
+/// bounds load time (applying changes is far slower than loading a snapshot)
+/// while keeping the cost of `save()` amortised.
+pub(crate) const SNAPSHOT_EVERY: i64 = 512;
+
+/// Documents kept in memory by default.
+pub(crate) const DEFAULT_CACHE_DOCS: usize = 64;
+
+/// Bounded LRU of loaded documents, with hit/miss counters.
+pub(crate) struct DocStore {
+    cache: LruCache<DocId, AutoCommit>,
+    actor: ActorId,
+    pub(crate) hits: u64,
+    pub(crate) misses: u64,
+}
+
+pub(crate) fn encode_heads(heads: &[ChangeHash]) -> Vec<u8> {
+    let mut sorted = heads.to_vec();
+    sorted.sort();
+    sorted.iter().flat_map(|h| h.0).collect()
+}
+
+impl DocStore {
+    pub(crate) fn new(actor: ActorId, capacity: usize) -> Self {
+        DocStore {
+            cache: LruCache::new(NonZeroUsize::new(capacity.max(2)).expect("max(2) > 0")),
+            actor,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// Takes the document out of the cache (loading it, or starting it from
+    /// genesis when this replica has never seen it). Give it back with
+    /// [`DocStore::put_back`], or drop it to discard in-memory changes.
+    pub(crate) fn take(&mut self, conn: &Connection, id: &DocId) -> rusqlite::Result<AutoCommit> {
+        if let Some(doc) = self.cache.pop(id) {
+            self.hits += 1;
+            return Ok(doc);
+        }
+        self.misses += 1;
+        let mut doc = load(conn, id)?.unwrap_or_else(|| genesis(id));
+        doc.set_actor(self.actor.clone());
+        Ok(doc)
+    }
+
+    pub(crate) fn put_back(&mut self, id: DocId, doc: AutoCommit) {
+        self.cache.put(id, doc);
+    }
+
+    pub(crate) fn evict(&mut self, id: &DocId) {
+        self.cache.pop(id);
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.cache.clear();
+    }
+}
+
+/// Loads a document from its snapshot and the changes stored after it.
+/// `None` when the replica has no such document.
+pub(crate) fn load(conn: &Connection, id: &DocId) -> rusqlite::Result<Option<AutoCommit>> {
+    let key = id.to_string();
+    let Some(snapshot) = conn
+        .query_row(
+            "SELECT snapshot FROM documents WHERE doc_id = ?1",
+            [&key],
+            |r| r.get::<_, Option<Vec<u8>>>(0),
+        )
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let mut doc = match snapshot {
+        Some(bytes) => AutoCommit::load(&bytes).map_err(|e| corrupt(id, e))?,
+        None => AutoCommit::new(),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT bytes FROM doc_changes WHERE doc_id = ?1 AND in_snapshot = 0 ORDER BY seq",
+    )?;
+    let changes = stmt
+        .query_map([&key], |r| r.get::<_, Vec<u8>>(0))?
+        .map(|b| b.and_then(|b| Change::from_bytes(b).map_err(|e| corrupt(id, e))))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    doc.apply_changes(changes).map_err(|e| corrupt(id, e))?;
+    Ok(Some(doc))
+}
+
+fn corrupt(id: &DocId, e: impl std::fmt::Display) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(
+        format!("stored document {id} is unreadable: {e}").into(),
+    )
+}
+
+/// Stores every change of `doc` that is not an ancestor of `before` and
+/// records the new heads; snapshots the document every [`SNAPSHOT_EVERY`]
+/// changes. Runs inside the caller's transaction. Returns how many changes
+/// were new to this replica.
+pub(crate) fn persist(
+    tx: &Connection,
+    id: &DocId,
+    doc: &mut AutoCommit,
+    before: &[ChangeHash],
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let key = id.to_string();
+    let created = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO documents(doc_id, kind, updated_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![key, id.kind().as_str(), now])?
+        == 1;
+    // A document stored for the first time must include its genesis change,
+    // which `before` (taken from the in-memory genesis) already covers.
+    let new_changes = doc.get_changes(if created { &[] } else { before });
+    let mut stored = 0usize;
+    {
+        let mut ins = tx.prepare_cached(
+            "INSERT OR IGNORE INTO doc_changes(doc_id, hash, actor, message, bytes, stored_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for mut c in new_changes {
+            let hash = c.hash();
+            let actor = c.actor_id().to_bytes().to_vec();
+            let message = c.message().map(str::to_owned);
+            let bytes = c.bytes().into_owned();
+            stored += ins.execute(params![key, &hash.0[..], actor, message, bytes, now])?;
+        }
+    }
+    let heads = encode_heads(&doc.get_heads());
+    let pending: i64 = tx.query_row(
+        "UPDATE documents SET heads = ?2, updated_at = ?3, pending_changes = pending_changes + ?4
+         WHERE doc_id = ?1 RETURNING pending_changes",
+        params![key, heads, now, stored as i64],
+        |r| r.get(0),
+    )?;
+    if pending >= SNAPSHOT_EVERY {
+        snapshot(tx, &key, doc)?;
+    }
+    Ok(stored)
+}
+
+/// Compacts a document: one `save()` replaces the changes stored so far for
+/// loading purposes (the change rows stay, for sync and recovery).
+pub(crate) fn snapshot(tx: &Connection, key: &str, doc: &mut AutoCommit) -> rusqlite::Result<()> {
+    let bytes = doc.save();
+    tx.execute(
+        "UPDATE documents SET snapshot = ?2, pending_changes = 0 WHERE doc_id = ?1",
+        params![key, bytes],
+    )?;
+    tx.execute(
+        "UPDATE doc_changes SET in_snapshot = 1 WHERE doc_id = ?1 AND in_snapshot = 0",
+        [key],
+    )?;
+    Ok(())
+}
+
+/// Every document id this replica stores.
+pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<DocId>> {
+    let mut stmt = conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok().and_then(|s| DocId::parse(&s).ok()))
+        .collect();
+    Ok(ids)
+}

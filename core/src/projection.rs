@@ -1,0 +1,1131 @@
+//! The SQLite projection: relational tables derived from the documents.
+//!
+//! The projection is a pure function of the documents' state. Each record of
+//! each document maps to a fixed set of rows (its own row, child rows, and the
+//! stock movements and ledger entries it implies), keyed by the record's id.
+//! Projecting a record deletes those rows and writes them again from the
+//! record's current value, so applying changes in any order, twice, or
+//! rebuilding from scratch gives the same tables. Sums that depend on several
+//! records (stock levels, balances, what an invoice has been paid) are kept
+//! by SQLite triggers that react to row inserts and deletes, whichever arrives
+//! first.
+//!
+//! Unique business keys (SKU, barcode, phone, bill number, branch code) can
+//! collide after a merge: two terminals offline may both create a customer
+//! with the same phone. Such a collision must not make the projection fail,
+//! or replicas would diverge, so each table keeps the wanted value in
+//! `*_wanted` and the unique column is given to the record with the smallest
+//! id among those that want it; the others show up in the conflicts report.
+//!
+//! A record that arrives from another replica and does not decode or
+//! violates a constraint is recorded in `rejected_records` and skipped
+//! (inside a savepoint, so nothing of it is half-written); the other records
+//! of the same changes still project. A local command, on the contrary, fails
+//! as a whole.
+
+use std::collections::BTreeSet;
+
+use automerge::{AutoCommit, ObjId, Patch, Prop, ROOT, ReadDoc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::de::DeserializeOwned;
+
+use crate::document::{DocId, read_json};
+use crate::domain::*;
+
+/// What to do when a record cannot be projected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Fail the whole transaction (local commands).
+    Strict,
+    /// Skip the record and record why (changes from other replicas).
+    Lenient,
+}
+
+/// Why a record could not be projected.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProjectError {
+    #[error("record {collection}/{id} is malformed: {reason}")]
+    Malformed {
+        collection: String,
+        id: String,
+        reason: String,
+    },
+    #[error(transparent)]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// A record key: (collection, id).
+pub(crate) type RecordKey = (String, String);
+
+/// The records touched by a set of patches (from `AutoCommit::diff`).
+pub(crate) fn touched_by_patches(patches: &[Patch]) -> BTreeSet<RecordKey> {
+    let mut out = BTreeSet::new();
+    for p in patches {
+        let coll = match p.path.first() {
+            Some((_, Prop::Map(c))) => c.clone(),
+            _ => {
+                // A patch on the root itself: a whole collection was (re)put.
+                if let automerge::PatchAction::PutMap { key, .. } = &p.action {
+                    out.insert((key.clone(), String::new()));
+                }
+                continue;
+            }
+        };
+        match p.path.get(1) {
+            Some((_, Prop::Map(id))) => {
+                out.insert((coll, id.clone()));
+            }
+            _ => match &p.action {
+                automerge::PatchAction::PutMap { key, .. }
+                | automerge::PatchAction::DeleteMap { key } => {
+                    out.insert((coll, key.clone()));
+                }
+                _ => {}
+            },
+        }
+    }
+    out
+}
+
+fn collection(doc: &AutoCommit, name: &str) -> Option<ObjId> {
+    match doc.get(ROOT, name) {
+        Ok(Some((automerge::Value::Object(_), id))) => Some(id),
+        _ => None,
+    }
+}
+
+/// Ids of every record in a collection.
+pub(crate) fn record_ids(doc: &AutoCommit, coll: &str) -> Vec<String> {
+    match collection(doc, coll) {
+        Some(obj) => doc.keys(&obj).collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Projects one record (or removes its rows if the document no longer has it).
+pub(crate) fn project(
+    tx: &Connection,
+    doc: &AutoCommit,
+    doc_id: &DocId,
+    coll: &str,
+    id: &str,
+    mode: Mode,
+) -> Result<(), ProjectError> {
+    if id.is_empty() {
+        // A whole collection changed identity (only a forged change does this):
+        // re-project every record in it.
+        for rid in record_ids(doc, coll) {
+            project(tx, doc, doc_id, coll, &rid, mode)?;
+        }
+        return Ok(());
+    }
+    tx.execute_batch("SAVEPOINT project_record")?;
+    let result = project_inner(tx, doc, doc_id, coll, id);
+    match result {
+        Ok(()) => {
+            tx.execute(
+                "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2 AND record_id = ?3",
+                params![doc_id.to_string(), coll, id],
+            )?;
+            tx.execute_batch("RELEASE project_record")?;
+            Ok(())
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO project_record; RELEASE project_record")?;
+            if mode == Mode::Strict {
+                return Err(e);
+            }
+            let reason = e.to_string();
+            // Remove whatever an earlier, valid version of the record projected.
+            tx.execute_batch("SAVEPOINT project_reject")?;
+            let cleared = clear_record(tx, coll, id);
+            if cleared.is_err() {
+                tx.execute_batch("ROLLBACK TO project_reject")?;
+            }
+            tx.execute_batch("RELEASE project_reject")?;
+            tx.execute(
+                "INSERT OR REPLACE INTO rejected_records(doc_id, collection, record_id, reason)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![doc_id.to_string(), coll, id, reason],
+            )?;
+            Ok(())
+        }
+    }
+}
+
+fn decode<T: DeserializeOwned>(
+    doc: &AutoCommit,
+    coll: &str,
+    id: &str,
+) -> Result<Option<(T, ObjId)>, ProjectError> {
+    let malformed = |reason: String| ProjectError::Malformed {
+        collection: coll.to_string(),
+        id: id.to_string(),
+        reason,
+    };
+    let Some(cobj) = collection(doc, coll) else {
+        return Ok(None);
+    };
+    let obj = match doc.get(&cobj, id) {
+        Ok(Some((automerge::Value::Object(_), obj))) => obj,
+        Ok(Some(_)) => return Err(malformed("not an object".into())),
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(malformed(e.to_string())),
+    };
+    let json = read_json(doc, &obj).map_err(malformed)?;
+    let value = serde_json::from_value(json).map_err(|e| malformed(e.to_string()))?;
+    Ok(Some((value, obj)))
+}
+
+fn check(cond: bool, coll: &str, id: &str, reason: &str) -> Result<(), ProjectError> {
+    if cond {
+        Ok(())
+    } else {
+        Err(ProjectError::Malformed {
+            collection: coll.to_string(),
+            id: id.to_string(),
+            reason: reason.to_string(),
+        })
+    }
+}
+
+fn project_inner(
+    tx: &Connection,
+    doc: &AutoCommit,
+    doc_id: &DocId,
+    coll: &str,
+    id: &str,
+) -> Result<(), ProjectError> {
+    let d = doc_id.to_string();
+    match coll {
+        "branches" => {
+            let old = old_wanted(tx, "branches", "code_wanted", id)?;
+            tx.execute("DELETE FROM branches WHERE id = ?1", [id])?;
+            if let Some((b, _)) = decode::<BranchRecord>(doc, coll, id)? {
+                check(
+                    crate::document::is_valid_id(&b.code),
+                    coll,
+                    id,
+                    "bad branch code",
+                )?;
+                tx.execute(
+                    "INSERT INTO branches(id, code, code_wanted, name) VALUES (?1, NULL, ?2, ?3)",
+                    params![id, b.code, b.name],
+                )?;
+                resolve_unique(tx, "branches", "code", Some(&b.code))?;
+            }
+            resolve_unique(tx, "branches", "code", old.as_deref())?;
+        }
+        "channels" => {
+            tx.execute("DELETE FROM payment_channels WHERE code = ?1", [id])?;
+            if let Some((c, _)) = decode::<ChannelRecord>(doc, coll, id)? {
+                tx.execute(
+                    "INSERT INTO payment_channels(code, name, active, is_cash) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, c.name, c.active, c.is_cash],
+                )?;
+            }
+        }
+        "products" => {
+            let old: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT sku_wanted, barcode_wanted FROM products WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            match decode::<ProductRecord>(doc, coll, id)? {
+                Some((p, obj)) => {
+                    check(!p.sku.is_empty() && p.sku.len() <= 64, coll, id, "bad sku")?;
+                    tx.execute(
+                        "INSERT INTO products(id, sku, sku_wanted, barcode, barcode_wanted, name, category,
+                             grade, unit, price, cost, min_stock, status, updated_at)
+                         VALUES (?1, NULL, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                         ON CONFLICT(id) DO UPDATE SET sku_wanted = excluded.sku_wanted,
+                             barcode_wanted = excluded.barcode_wanted, name = excluded.name,
+                             category = excluded.category, grade = excluded.grade, unit = excluded.unit,
+                             price = excluded.price, cost = excluded.cost, min_stock = excluded.min_stock,
+                             status = excluded.status, updated_at = excluded.updated_at",
+                        params![
+                            id,
+                            p.sku,
+                            p.barcode,
+                            p.name,
+                            p.category,
+                            p.grade,
+                            p.unit,
+                            p.price,
+                            p.cost,
+                            p.min_stock,
+                            p.status.as_str(),
+                            p.updated_at
+                        ],
+                    )?;
+                    resolve_unique(tx, "products", "sku", Some(&p.sku))?;
+                    resolve_unique(tx, "products", "barcode", p.barcode.as_deref())?;
+                    conflicts(
+                        tx,
+                        doc,
+                        &obj,
+                        "product",
+                        id,
+                        &[
+                            "name",
+                            "price",
+                            "cost",
+                            "min_stock",
+                            "status",
+                            "barcode",
+                            "category",
+                        ],
+                    )?;
+                    history(tx, "product", id, &p.history)?;
+                }
+                None => {
+                    tx.execute("DELETE FROM products WHERE id = ?1", [id])?;
+                    clear_meta(tx, "product", id)?;
+                }
+            }
+            if let Some((sku, barcode)) = old {
+                resolve_unique(tx, "products", "sku", Some(&sku))?;
+                resolve_unique(tx, "products", "barcode", barcode.as_deref())?;
+            }
+        }
+        "services" => {
+            tx.execute("DELETE FROM services WHERE id = ?1", [id])?;
+            if let Some((s, _)) = decode::<ServiceRecord>(doc, coll, id)? {
+                tx.execute(
+                    "INSERT INTO services(id, code, name, labour_price, duration_min, active)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, s.code, s.name, s.labour_price, s.duration_min, s.active],
+                )?;
+            }
+        }
+        "technicians" => {
+            tx.execute("DELETE FROM technicians WHERE id = ?1", [id])?;
+            if let Some((t, _)) = decode::<TechnicianRecord>(doc, coll, id)? {
+                tx.execute(
+                    "INSERT INTO technicians(id, branch_id, name, skills, active) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, t.branch_id, t.name, t.skills.join(","), t.active],
+                )?;
+            }
+        }
+        "customers" => {
+            let old = old_wanted(tx, "customers", "phone_wanted", id)?;
+            match decode::<CustomerRecord>(doc, coll, id)? {
+                Some((c, obj)) => {
+                    tx.execute(
+                        "INSERT INTO customers(id, name, phone, phone_wanted, address, credit_limit, tags,
+                             created_at, updated_at)
+                         VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8)
+                         ON CONFLICT(id) DO UPDATE SET name = excluded.name,
+                             phone_wanted = excluded.phone_wanted, address = excluded.address,
+                             credit_limit = excluded.credit_limit, tags = excluded.tags,
+                             created_at = excluded.created_at, updated_at = excluded.updated_at",
+                        params![
+                            id,
+                            c.name,
+                            c.phone,
+                            c.address,
+                            c.credit_limit,
+                            c.tags.join(","),
+                            c.created_at,
+                            c.updated_at
+                        ],
+                    )?;
+                    resolve_unique(tx, "customers", "phone", c.phone.as_deref())?;
+                    conflicts(
+                        tx,
+                        doc,
+                        &obj,
+                        "customer",
+                        id,
+                        &["name", "phone", "address", "credit_limit"],
+                    )?;
+                    history(tx, "customer", id, &c.history)?;
+                }
+                None => {
+                    tx.execute("DELETE FROM customers WHERE id = ?1", [id])?;
+                    clear_meta(tx, "customer", id)?;
+                }
+            }
+            resolve_unique(tx, "customers", "phone", old.as_deref())?;
+        }
+        "vehicles" => {
+            tx.execute("DELETE FROM vehicles WHERE id = ?1", [id])?;
+            if let Some((v, _)) = decode::<VehicleRecord>(doc, coll, id)? {
+                tx.execute(
+                    "INSERT INTO vehicles(id, customer_id, plate, vin, make, model, year, odometer, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        id,
+                        v.customer_id,
+                        v.plate,
+                        v.vin,
+                        v.make,
+                        v.model,
+                        v.year,
+                        v.odometer,
+                        v.created_at
+                    ],
+                )?;
+            }
+        }
+        "invoices" => {
+            let old = old_wanted(tx, "invoices", "bill_no_wanted", id)?;
+            clear_record(tx, coll, id)?;
+            if let Some((inv, _)) = decode::<InvoiceRecord>(doc, coll, id)? {
+                check_invoice(&inv, id)?;
+                tx.execute(
+                    "INSERT INTO invoices(id, doc_id, bill_no, bill_no_wanted, seq, customer_id, branch_id,
+                         terminal_id, user_id, at, day, subtotal, discount, tax, total, service_order_id)
+                     VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                    params![
+                        id,
+                        d,
+                        inv.bill_no,
+                        inv.seq,
+                        inv.customer_id,
+                        inv.branch_id,
+                        inv.terminal_id,
+                        inv.user_id,
+                        inv.at,
+                        day_of(inv.at),
+                        inv.subtotal,
+                        inv.discount,
+                        inv.tax,
+                        inv.total,
+                        inv.service_order_id
+                    ],
+                )?;
+                resolve_unique(tx, "invoices", "bill_no", Some(&inv.bill_no))?;
+                let mut line = tx.prepare_cached(
+                    "INSERT INTO invoice_lines(invoice_id, line_no, kind, product_id, description, qty,
+                         unit_price, discount, tax, total, cost)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )?;
+                for (n, l) in inv.lines.iter().enumerate() {
+                    line.execute(params![
+                        id,
+                        n as i64,
+                        l.kind.as_str(),
+                        l.product_id,
+                        l.description,
+                        l.qty,
+                        l.unit_price,
+                        l.discount,
+                        l.tax,
+                        l.total,
+                        l.cost
+                    ])?;
+                    if let (LineKind::Product, Some(p)) = (l.kind, &l.product_id) {
+                        movement(
+                            tx,
+                            &Movement {
+                                id: &format!("{id}:{n}"),
+                                product_id: p,
+                                branch_id: &inv.branch_id,
+                                qty: -l.qty,
+                                kind: "sale",
+                                ref_kind: "invoice",
+                                ref_id: id,
+                                customer_id: inv.customer_id.as_deref(),
+                                unit_cost: l.cost,
+                                at: inv.at,
+                                terminal_id: &inv.terminal_id,
+                                user_id: &inv.user_id,
+                            },
+                        )?;
+                    }
+                }
+                if let Some(c) = &inv.customer_id {
+                    ledger(
+                        tx,
+                        &format!("invoice:{id}"),
+                        c,
+                        inv.at,
+                        inv.total,
+                        0,
+                        "sale",
+                        "invoice",
+                        id,
+                    )?;
+                }
+            }
+            resolve_unique(tx, "invoices", "bill_no", old.as_deref())?;
+        }
+        "voids" => {
+            clear_record(tx, coll, id)?;
+            if let Some((v, _)) = decode::<VoidRecord>(doc, coll, id)? {
+                tx.execute(
+                    "INSERT INTO invoice_voids(id, doc_id, invoice_id, customer_id, amount, user_id,
+                         terminal_id, at, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        id,
+                        d,
+                        v.invoice_id,
+                        v.customer_id,
+                        v.amount,
+                        v.user_id,
+                        v.terminal_id,
+                        v.at,
+                        v.reason
+                    ],
+                )?;
+                for (n, r) in v.restock.iter().enumerate() {
+                    check(r.qty > 0, coll, id, "restock quantity must be positive")?;
+                    movement(
+                        tx,
+                        &Movement {
+                            id: &format!("{id}:{n}"),
+                            product_id: &r.product_id,
+                            branch_id: &v.branch_id,
+                            qty: r.qty,
+                            kind: "void",
+                            ref_kind: "void",
+                            ref_id: id,
+                            customer_id: v.customer_id.as_deref(),
+                            unit_cost: r.unit_cost,
+                            at: v.at,
+                            terminal_id: &v.terminal_id,
+                            user_id: &v.user_id,
+                        },
+                    )?;
+                }
+                if let Some(c) = &v.customer_id {
+                    ledger(
+                        tx,
+                        &format!("void:{id}"),
+                        c,
+                        v.at,
+                        0,
+                        v.amount,
+                        "void",
+                        "void",
+                        id,
+                    )?;
+                }
+            }
+        }
+        "payments" => {
+            clear_record(tx, coll, id)?;
+            if let Some((p, _)) = decode::<PaymentRecord>(doc, coll, id)? {
+                check(
+                    p.kind != PaymentKind::Invoice || p.invoice_id.is_some(),
+                    coll,
+                    id,
+                    "invoice payment without invoice",
+                )?;
+                tx.execute(
+                    "INSERT INTO payments(id, doc_id, customer_id, invoice_id, branch_id, terminal_id,
+                         user_id, shift_id, at, day, amount, channel, kind)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        id,
+                        d,
+                        p.customer_id,
+                        p.invoice_id,
+                        p.branch_id,
+                        p.terminal_id,
+                        p.user_id,
+                        p.shift_id,
+                        p.at,
+                        day_of(p.at),
+                        p.amount,
+                        p.channel,
+                        p.kind.as_str()
+                    ],
+                )?;
+                if let Some(c) = &p.customer_id {
+                    let (debit, credit, cat) = match p.kind {
+                        PaymentKind::Invoice => (0, p.amount, "payment"),
+                        PaymentKind::Advance => (0, p.amount, "advance"),
+                        PaymentKind::Refund => (p.amount, 0, "refund"),
+                    };
+                    ledger(
+                        tx,
+                        &format!("payment:{id}"),
+                        c,
+                        p.at,
+                        debit,
+                        credit,
+                        cat,
+                        "payment",
+                        id,
+                    )?;
+                }
+            }
+        }
+        "returns" => {
+            clear_record(tx, coll, id)?;
+            if let Some((r, _)) = decode::<ReturnRecord>(doc, coll, id)? {
+                check(
+                    r.total == r.lines.iter().map(|l| l.amount).sum::<i64>(),
+                    coll,
+                    id,
+                    "return total differs from its lines",
+                )?;
+                tx.execute(
+                    "INSERT INTO returns(id, doc_id, invoice_id, customer_id, branch_id, terminal_id,
+                         user_id, at, day, total, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        id,
+                        d,
+                        r.invoice_id,
+                        r.customer_id,
+                        r.branch_id,
+                        r.terminal_id,
+                        r.user_id,
+                        r.at,
+                        day_of(r.at),
+                        r.total,
+                        r.reason
+                    ],
+                )?;
+                for (n, l) in r.lines.iter().enumerate() {
+                    tx.execute(
+                        "INSERT INTO return_lines(return_id, line_no, invoice_line_no, product_id, qty, amount)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![id, n as i64, l.invoice_line_no, l.product_id, l.qty, l.amount],
+                    )?;
+                    if let Some(p) = &l.product_id {
+                        movement(
+                            tx,
+                            &Movement {
+                                id: &format!("{id}:{n}"),
+                                product_id: p,
+                                branch_id: &r.branch_id,
+                                qty: l.qty,
+                                kind: "return",
+                                ref_kind: "return",
+                                ref_id: id,
+                                customer_id: r.customer_id.as_deref(),
+                                unit_cost: l.unit_cost,
+                                at: r.at,
+                                terminal_id: &r.terminal_id,
+                                user_id: &r.user_id,
+                            },
+                        )?;
+                    }
+                }
+                if let Some(c) = &r.customer_id {
+                    ledger(
+                        tx,
+                        &format!("return:{id}"),
+                        c,
+                        r.at,
+                        0,
+                        r.total,
+                        "return",
+                        "return",
+                        id,
+                    )?;
+                }
+            }
+        }
+        "stock" => {
+            clear_record(tx, coll, id)?;
+            if let Some((s, _)) = decode::<StockRecord>(doc, coll, id)? {
+                tx.execute(
+                    "INSERT INTO stock_records(id, doc_id, kind, branch_id, to_branch, terminal_id, user_id, at, note)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        id,
+                        d,
+                        s.kind.as_str(),
+                        s.branch_id,
+                        s.to_branch,
+                        s.terminal_id,
+                        s.user_id,
+                        s.at,
+                        s.note
+                    ],
+                )?;
+                for (n, l) in s.lines.iter().enumerate() {
+                    let mv_id = format!("{id}:{n}");
+                    let mut m = Movement {
+                        id: &mv_id,
+                        product_id: &l.product_id,
+                        branch_id: &s.branch_id,
+                        qty: l.qty,
+                        kind: s.kind.as_str(),
+                        ref_kind: "stock",
+                        ref_id: id,
+                        customer_id: None,
+                        unit_cost: l.unit_cost,
+                        at: s.at,
+                        terminal_id: &s.terminal_id,
+                        user_id: &s.user_id,
+                    };
+                    match s.kind {
+                        StockRecordKind::Receipt => {
+                            check(l.qty > 0, coll, id, "receipt quantity must be positive")?;
+                            movement(tx, &m)?;
+                        }
+                        StockRecordKind::Adjustment => movement(tx, &m)?,
+                        StockRecordKind::Transfer => {
+                            check(l.qty > 0, coll, id, "transfer quantity must be positive")?;
+                            let Some(to) = &s.to_branch else {
+                                return Err(ProjectError::Malformed {
+                                    collection: coll.into(),
+                                    id: id.into(),
+                                    reason: "transfer without destination".into(),
+                                });
+                            };
+                            m.qty = -l.qty;
+                            m.kind = "transfer_out";
+                            movement(tx, &m)?;
+                            let in_id = format!("{id}:{n}:in");
+                            m.id = &in_id;
+                            m.qty = l.qty;
+                            m.kind = "transfer_in";
+                            m.branch_id = to;
+                            movement(tx, &m)?;
+                        }
+                    }
+                }
+            }
+        }
+        "shifts" => {
+            clear_record(tx, coll, id)?;
+            if let Some((s, _)) = decode::<ShiftRecord>(doc, coll, id)? {
+                tx.execute(
+                    "INSERT INTO shifts(id, doc_id, terminal_id, branch_id, user_id, opened_at, opening_float,
+                         closed_at, closed_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        id,
+                        d,
+                        s.terminal_id,
+                        s.branch_id,
+                        s.user_id,
+                        s.opened_at,
+                        s.opening_float,
+                        s.closed_at,
+                        s.closed_by
+                    ],
+                )?;
+                for (channel, counted) in &s.counted {
+                    tx.execute(
+                        "INSERT INTO shift_counts(shift_id, channel, counted) VALUES (?1, ?2, ?3)",
+                        params![id, channel, counted],
+                    )?;
+                }
+            }
+        }
+        "orders" => {
+            clear_record(tx, coll, id)?;
+            match decode::<ServiceOrderRecord>(doc, coll, id)? {
+                Some((o, obj)) => {
+                    // Concurrent status changes resolve by business precedence, not by
+                    // automerge's arbitrary (but deterministic) register winner.
+                    let statuses: Vec<OrderStatus> =
+                        crate::document::codec_all_values(doc, &obj, "status")
+                            .iter()
+                            .filter_map(|s| OrderStatus::parse(s))
+                            .collect();
+                    let status = statuses
+                        .iter()
+                        .copied()
+                        .max_by_key(|s| s.precedence())
+                        .unwrap_or(o.status);
+                    tx.execute(
+                        "INSERT INTO service_orders(id, doc_id, number, customer_id, vehicle_id, branch_id,
+                             status, scheduled_date, technician_id, complaint, odometer, invoice_id,
+                             created_at, updated_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                        params![
+                            id,
+                            d,
+                            o.number,
+                            o.customer_id,
+                            o.vehicle_id,
+                            o.branch_id,
+                            status.as_str(),
+                            o.scheduled_date,
+                            o.technician_id,
+                            o.complaint,
+                            o.odometer,
+                            o.invoice_id,
+                            o.created_at,
+                            o.updated_at
+                        ],
+                    )?;
+                    for (lid, l) in &o.labour {
+                        tx.execute(
+                            "INSERT INTO service_order_labour(order_id, line_id, service_id, description,
+                                 technician_id, price, duration_min)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                            params![
+                                id,
+                                lid,
+                                l.service_id,
+                                l.description,
+                                l.technician_id,
+                                l.price,
+                                l.duration_min
+                            ],
+                        )?;
+                    }
+                    for (lid, p) in &o.parts {
+                        tx.execute(
+                            "INSERT INTO service_order_parts(order_id, line_id, product_id, qty, unit_price, at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                            params![id, lid, p.product_id, p.qty, p.unit_price, p.at],
+                        )?;
+                        movement(
+                            tx,
+                            &Movement {
+                                id: &format!("{id}:{lid}"),
+                                product_id: &p.product_id,
+                                branch_id: &p.branch_id,
+                                qty: -p.qty,
+                                kind: "part_use",
+                                ref_kind: "order",
+                                ref_id: id,
+                                customer_id: Some(&o.customer_id),
+                                unit_cost: p.unit_cost,
+                                at: p.at,
+                                terminal_id: &p.terminal_id,
+                                user_id: &p.user_id,
+                            },
+                        )?;
+                    }
+                    conflicts(
+                        tx,
+                        doc,
+                        &obj,
+                        "service_order",
+                        id,
+                        &["status", "technician_id", "scheduled_date"],
+                    )?;
+                    if statuses.len() > 1 {
+                        // Record the business winner, not the register winner.
+                        let losers: Vec<&str> = statuses
+                            .iter()
+                            .filter(|s| **s != status)
+                            .map(|s| s.as_str())
+                            .collect();
+                        tx.execute(
+                            "UPDATE field_conflicts SET winner = ?3, losers = ?4
+                             WHERE record_kind = 'service_order' AND record_id = ?1 AND field = ?2",
+                            params![id, "status", status.as_str(), losers.join(",")],
+                        )?;
+                    }
+                    history(tx, "service_order", id, &o.history)?;
+                }
+                None => clear_meta(tx, "service_order", id)?,
+            }
+        }
+        other => {
+            return Err(ProjectError::Malformed {
+                collection: other.to_string(),
+                id: id.to_string(),
+                reason: "unknown collection".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_invoice(inv: &InvoiceRecord, id: &str) -> Result<(), ProjectError> {
+    let c = "invoices";
+    check(!inv.lines.is_empty(), c, id, "invoice without lines")?;
+    let mut subtotal = 0i64;
+    let mut discount = 0i64;
+    let mut tax = 0i64;
+    let mut total = 0i64;
+    for l in &inv.lines {
+        let g = gross(l.qty, l.unit_price);
+        check(
+            g.is_some_and(|g| l.total == g - l.discount + l.tax) && l.qty > 0,
+            c,
+            id,
+            "line total differs from quantity x price - discount + tax",
+        )?;
+        subtotal += g.unwrap_or(0);
+        discount += l.discount;
+        tax += l.tax;
+        total += l.total;
+    }
+    check(
+        inv.subtotal == subtotal
+            && inv.discount == discount
+            && inv.tax == tax
+            && inv.total == total,
+        c,
+        id,
+        "invoice totals differ from its lines",
+    )
+}
+
+/// Deletes every row a record projected (its own row, children through
+/// ON DELETE CASCADE, movements and ledger entries it implied).
+fn clear_record(tx: &Connection, coll: &str, id: &str) -> rusqlite::Result<()> {
+    let (table, ref_kind) = match coll {
+        "invoices" => ("invoices", "invoice"),
+        "voids" => ("invoice_voids", "void"),
+        "payments" => ("payments", "payment"),
+        "returns" => ("returns", "return"),
+        "stock" => ("stock_records", "stock"),
+        "shifts" => ("shifts", ""),
+        "orders" => ("service_orders", "order"),
+        "products" => ("products", ""),
+        "customers" => ("customers", ""),
+        "vehicles" => ("vehicles", ""),
+        "services" => ("services", ""),
+        "technicians" => ("technicians", ""),
+        "branches" => ("branches", ""),
+        "channels" => {
+            tx.execute("DELETE FROM payment_channels WHERE code = ?1", [id])?;
+            return Ok(());
+        }
+        _ => return Ok(()),
+    };
+    tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+    if !ref_kind.is_empty() {
+        tx.prepare_cached("DELETE FROM stock_movements WHERE ref_kind = ?1 AND ref_id = ?2")?
+            .execute([ref_kind, id])?;
+        tx.prepare_cached("DELETE FROM ledger_entries WHERE ref_kind = ?1 AND ref_id = ?2")?
+            .execute([ref_kind, id])?;
+    }
+    Ok(())
+}
+
+fn clear_meta(tx: &Connection, kind: &str, id: &str) -> rusqlite::Result<()> {
+    tx.execute(
+        "DELETE FROM field_conflicts WHERE record_kind = ?1 AND record_id = ?2",
+        [kind, id],
+    )?;
+    tx.execute(
+        "DELETE FROM record_history WHERE record_kind = ?1 AND record_id = ?2",
+        [kind, id],
+    )?;
+    Ok(())
+}
+
+fn old_wanted(
+    tx: &Connection,
+    table: &str,
+    col: &str,
+    id: &str,
+) -> rusqlite::Result<Option<String>> {
+    Ok(tx
+        .query_row(
+            &format!("SELECT {col} FROM {table} WHERE id = ?1"),
+            [id],
+            |r| r.get::<_, Option<String>>(0),
+        )
+        .optional()?
+        .flatten())
+}
+
+/// Gives the unique column `col` of `table` to the record with the smallest
+/// id among those whose `{col}_wanted` is `value`; the others get NULL.
+fn resolve_unique(
+    tx: &Connection,
+    table: &str,
+    col: &str,
+    value: Option<&str>,
+) -> rusqlite::Result<()> {
+    let Some(value) = value else { return Ok(()) };
+    let winner: Option<String> = tx
+        .prepare_cached(&format!(
+            "SELECT min(id) FROM {table} WHERE {col}_wanted = ?1"
+        ))?
+        .query_row([value], |r| r.get(0))?;
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET {col} = NULL WHERE {col} = ?1 AND id IS NOT ?2"
+    ))?
+    .execute(params![value, winner])?;
+    if let Some(w) = winner {
+        tx.prepare_cached(&format!(
+            "UPDATE {table} SET {col} = ?1 WHERE id = ?2 AND {col} IS NOT ?1"
+        ))?
+        .execute(params![value, w])?;
+    }
+    Ok(())
+}
+
+fn conflicts(
+    tx: &Connection,
+    doc: &AutoCommit,
+    obj: &ObjId,
+    kind: &str,
+    id: &str,
+    fields: &[&str],
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM field_conflicts WHERE record_kind = ?1 AND record_id = ?2")?
+        .execute([kind, id])?;
+    for f in fields {
+        let values = crate::document::codec_all_values(doc, obj, f);
+        if values.len() > 1 {
+            tx.prepare_cached(
+                "INSERT INTO field_conflicts(record_kind, record_id, field, winner, losers)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![kind, id, f, values[0], values[1..].join(",")])?;
+        }
+    }
+    Ok(())
+}
+
+fn history(
+    tx: &Connection,
+    kind: &str,
+    id: &str,
+    entries: &[HistoryEntry],
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM record_history WHERE record_kind = ?1 AND record_id = ?2")?
+        .execute([kind, id])?;
+    let mut ins = tx.prepare_cached(
+        "INSERT INTO record_history(record_kind, record_id, pos, field, value, user_id, replica, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (i, h) in entries.iter().enumerate() {
+        ins.execute(params![
+            kind, id, i as i64, h.field, h.value, h.user, h.replica, h.at
+        ])?;
+    }
+    Ok(())
+}
+
+struct Movement<'a> {
+    id: &'a str,
+    product_id: &'a str,
+    branch_id: &'a str,
+    qty: Qty,
+    kind: &'a str,
+    ref_kind: &'a str,
+    ref_id: &'a str,
+    customer_id: Option<&'a str>,
+    unit_cost: Money,
+    at: Millis,
+    terminal_id: &'a str,
+    user_id: &'a str,
+}
+
+fn movement(tx: &Connection, m: &Movement<'_>) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO stock_movements(id, product_id, branch_id, qty, kind, ref_kind, ref_id, customer_id,
+             unit_cost, at, terminal_id, user_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )?
+    .execute(params![
+        m.id,
+        m.product_id,
+        m.branch_id,
+        m.qty,
+        m.kind,
+        m.ref_kind,
+        m.ref_id,
+        m.customer_id,
+        m.unit_cost,
+        m.at,
+        m.terminal_id,
+        m.user_id
+    ])?;
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ledger(
+    tx: &Connection,
+    entry_id: &str,
+    customer: &str,
+    at: Millis,
+    debit: Money,
+    credit: Money,
+    category: &str,
+    ref_kind: &str,
+    ref_id: &str,
+) -> rusqlite::Result<()> {
+    if debit == 0 && credit == 0 {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT INTO ledger_entries(id, customer_id, at, debit, credit, category, ref_kind, ref_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        entry_id, customer, at, debit, credit, category, ref_kind, ref_id
+    ])?;
+    Ok(())
+}
+
+/// Tables of the projection, in dump order, with the columns that identify a
+/// row. Local storage details (`rid`) are left out of dumps.
+pub(crate) const PROJECTION_TABLES: &[(&str, &str)] = &[
+    ("branches", "id"),
+    ("payment_channels", "code"),
+    ("products", "id"),
+    ("services", "id"),
+    ("technicians", "id"),
+    ("customers", "id"),
+    ("vehicles", "id"),
+    ("invoices", "id"),
+    ("invoice_lines", "invoice_id, line_no"),
+    ("invoice_voids", "id"),
+    ("payments", "id"),
+    ("returns", "id"),
+    ("return_lines", "return_id, line_no"),
+    ("stock_records", "id"),
+    ("stock_movements", "id"),
+    ("stock_levels", "product_id, branch_id"),
+    ("ledger_entries", "id"),
+    ("customer_balances", "customer_id"),
+    ("shifts", "id"),
+    ("shift_counts", "shift_id, channel"),
+    ("service_orders", "id"),
+    ("service_order_labour", "order_id, line_id"),
+    ("service_order_parts", "order_id, line_id"),
+    ("field_conflicts", "record_kind, record_id, field"),
+    ("record_history", "record_kind, record_id, pos"),
+    ("rejected_records", "doc_id, collection, record_id"),
+];
+
+/// Deletes every projected row (before a rebuild).
+pub(crate) fn clear_all(tx: &Connection) -> rusqlite::Result<()> {
+    for (table, _) in PROJECTION_TABLES.iter().rev() {
+        tx.execute(&format!("DELETE FROM {table}"), [])?;
+    }
+    Ok(())
+}
+
+/// A canonical text dump of every projection table: identical text means
+/// identical tables. Used by the convergence and rebuild tests.
+pub(crate) fn dump(conn: &Connection) -> rusqlite::Result<String> {
+    let mut out = String::new();
+    for (table, order) in PROJECTION_TABLES {
+        let cols: Vec<String> = {
+            let mut stmt =
+                conn.prepare(&format!("SELECT name FROM pragma_table_xinfo('{table}')"))?;
+            stmt.query_map([], |r| r.get::<_, String>(0))?
+                .filter_map(Result::ok)
+                .filter(|c| c != "rid")
+                .collect()
+        };
+        out.push_str(&format!("## {table} ({})\n", cols.join(", ")));
+        let sql = format!("SELECT {} FROM {table} ORDER BY {order}", cols.join(", "));
+        let mut stmt = conn.prepare(&sql)?;
+        let n = cols.len();
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let mut line = Vec::with_capacity(n);
+            for i in 0..n {
+                let v: rusqlite::types::Value = r.get(i)?;
+                line.push(match v {
+                    rusqlite::types::Value::Null => "NULL".to_string(),
+                    rusqlite::types::Value::Integer(i) => i.to_string(),
+                    rusqlite::types::Value::Real(f) => f.to_string(),
+                    rusqlite::types::Value::Text(t) => format!("{t:?}"),
+                    rusqlite::types::Value::Blob(b) => format!("x{}", b.len()),
+                });
+            }
+            out.push_str(&line.join("|"));
+            out.push('\n');
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,515 @@
+//! A replica: one SQLite database holding documents and their projection.
+
+use std::path::Path;
+
+use automerge::{ActorId, Change, ChangeHash};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::commands::{self, Command, Outcome, WriteCtx};
+use crate::document::{self, DocId, DocStore, actor_for, is_valid_id};
+use crate::error::{ApplyError, CommandError, OpenError};
+use crate::projection::{self, Mode};
+use crate::schema;
+
+/// Largest change accepted from another replica, in bytes. A checkout is a
+/// few kilobytes; anything near this is an attack or a bug.
+pub const MAX_CHANGE_BYTES: usize = 1 << 20;
+
+/// Who a replica is. The server registers terminals and hands this out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaIdentity {
+    /// Replica (terminal) id; also its automerge actor.
+    pub replica_id: String,
+    /// Branch the replica sells for.
+    pub branch_id: String,
+    /// Branch code, first part of bill numbers.
+    pub branch_code: String,
+    /// Terminal code, unique within the branch, second part of bill numbers.
+    pub terminal_code: String,
+}
+
+impl ReplicaIdentity {
+    fn validate(&self) -> Result<(), OpenError> {
+        for (name, v) in [
+            ("replica_id", &self.replica_id),
+            ("branch_id", &self.branch_id),
+            ("branch_code", &self.branch_code),
+            ("terminal_code", &self.terminal_code),
+        ] {
+            if !is_valid_id(v) {
+                return Err(OpenError::InvalidIdentity(format!("{name} {v:?}")));
+            }
+        }
+        if self.replica_id.as_bytes() == b"genesis" {
+            return Err(OpenError::InvalidIdentity(
+                "replica_id \"genesis\" is reserved".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where time and randomness come from. The core has neither of its own so
+/// that it runs the same natively and in the browser, and so tests can be
+/// deterministic.
+pub trait Env {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&mut self) -> i64;
+    /// Fills `buf` with random bytes (record ids).
+    fn fill_random(&mut self, buf: &mut [u8]);
+}
+
+/// A deterministic environment: a clock that advances by a fixed step at
+/// every reading, and a seeded SplitMix64 generator. For tests, benchmarks
+/// and generated demo data.
+#[derive(Debug, Clone)]
+pub struct SeededEnv {
+    /// Current time in ms.
+    pub now: i64,
+    /// Added to `now` at every reading.
+    pub step_ms: i64,
+    state: u64,
+}
+
+impl SeededEnv {
+    /// Starts at `now` with the given seed.
+    pub fn new(seed: u64, now: i64, step_ms: i64) -> Self {
+        SeededEnv {
+            now,
+            step_ms,
+            state: seed,
+        }
+    }
+
+    /// Next pseudo-random 64-bit value.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Env for SeededEnv {
+    fn now_ms(&mut self) -> i64 {
+        self.now += self.step_ms;
+        self.now
+    }
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// The operating system's clock and random source (native builds only; the
+/// browser passes its own [`Env`]).
+#[cfg(not(target_family = "wasm"))]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemEnv;
+
+#[cfg(not(target_family = "wasm"))]
+impl Env for SystemEnv {
+    fn now_ms(&mut self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+    fn fill_random(&mut self, buf: &mut [u8]) {
+        getrandom::fill(buf).expect("the operating system's random source failed");
+    }
+}
+
+/// How a replica's database is opened.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// `synchronous = FULL` (every commit is on disk before it returns, also
+    /// across power loss) instead of `NORMAL` (safe across a process crash).
+    pub synchronous_full: bool,
+    /// Use WAL (native). The browser's OPFS VFS has no WAL.
+    pub wal: bool,
+    /// Documents kept in memory.
+    pub cache_docs: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            synchronous_full: true,
+            wal: true,
+            cache_docs: document::DEFAULT_CACHE_DOCS,
+        }
+    }
+}
+
+/// What happened to a batch of changes from another replica.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyReport {
+    /// Changes new to this replica, now stored durably.
+    pub stored: usize,
+    /// Changes this replica already had (by hash).
+    pub duplicates: usize,
+    /// Changes waiting for a dependency that has not arrived yet.
+    pub waiting: usize,
+    /// Changes refused, with their index in the batch and why.
+    pub rejected: Vec<(usize, String)>,
+    /// Records touched in the projection.
+    pub records: usize,
+}
+
+/// One replica: a terminal, or the server.
+pub struct Replica {
+    conn: Connection,
+    me: ReplicaIdentity,
+    env: Box<dyn Env>,
+    store: DocStore,
+}
+
+impl std::fmt::Debug for Replica {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replica")
+            .field("me", &self.me)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replica {
+    /// Opens (creating and migrating when new) the database file at `path`.
+    pub fn open(
+        path: impl AsRef<Path>,
+        me: ReplicaIdentity,
+        env: Box<dyn Env>,
+        options: &OpenOptions,
+    ) -> Result<Replica, OpenError> {
+        let conn = Connection::open(path)?;
+        Self::with_connection(conn, me, env, options)
+    }
+
+    /// Opens a replica on an already opened connection (the browser opens
+    /// its OPFS database itself).
+    pub fn with_connection(
+        mut conn: Connection,
+        me: ReplicaIdentity,
+        mut env: Box<dyn Env>,
+        options: &OpenOptions,
+    ) -> Result<Replica, OpenError> {
+        me.validate()?;
+        conn.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;
+             PRAGMA cache_size = -40000;
+             PRAGMA temp_store = MEMORY;
+             PRAGMA mmap_size = 268435456;
+             PRAGMA synchronous = {};",
+            if options.synchronous_full {
+                "FULL"
+            } else {
+                "NORMAL"
+            }
+        ))?;
+        if options.wal {
+            let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        }
+        schema::migrate(&mut conn, env.now_ms())?;
+        let stored: Option<String> = conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'identity'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let json = serde_json::to_string(&me).expect("identity serialises");
+        match stored {
+            None => {
+                conn.execute(
+                    "INSERT INTO settings(key, value) VALUES ('identity', ?1)",
+                    [&json],
+                )?;
+            }
+            Some(s) => {
+                let stored: ReplicaIdentity = serde_json::from_str(&s).map_err(|e| {
+                    OpenError::InvalidIdentity(format!("stored identity unreadable: {e}"))
+                })?;
+                if stored != me {
+                    return Err(OpenError::IdentityMismatch {
+                        stored: stored.replica_id,
+                        given: me.replica_id,
+                    });
+                }
+            }
+        }
+        let store = DocStore::new(actor_for(&me.replica_id), options.cache_docs);
+        Ok(Replica {
+            conn,
+            me,
+            env,
+            store,
+        })
+    }
+
+    /// This replica's identity.
+    pub fn identity(&self) -> &ReplicaIdentity {
+        &self.me
+    }
+
+    /// The connection, for queries. Writing through it bypasses the
+    /// documents and will be overwritten by the next rebuild.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Validates and executes one command as `user`. On error nothing was
+    /// written: not to SQLite, not to any document.
+    pub fn execute(&mut self, user: &str, cmd: &Command) -> Result<Outcome, CommandError> {
+        if user.is_empty() || user.len() > 64 || user.chars().any(char::is_control) {
+            return Err(CommandError::invalid(
+                "user",
+                "must be 1 to 64 printable characters",
+            ));
+        }
+        let now = self.env.now_ms();
+        let env = &mut self.env;
+        let mut random = |buf: &mut [u8]| env.fill_random(buf);
+        let mut ctx = WriteCtx::new(
+            &self.conn,
+            &mut self.store,
+            &self.me,
+            &mut random,
+            user,
+            now,
+        );
+        let outcome = match commands::run(&mut ctx, cmd) {
+            Ok(o) => o,
+            Err(e) => {
+                ctx.discard();
+                return Err(e);
+            }
+        };
+        let (mut docs, touched, counters) = ctx.into_docs();
+        let message = serde_json::json!({"user": user, "cmd": cmd.name()}).to_string();
+        for d in &mut docs {
+            d.doc.commit_with(
+                automerge::transaction::CommitOptions::default()
+                    .with_message(message.clone())
+                    .with_time(now / 1000),
+            );
+        }
+        let result = (|| -> Result<(), CommandError> {
+            let tx = self.conn.transaction()?;
+            for d in &mut docs {
+                document::persist(&tx, &d.id, &mut d.doc, &d.before, now)?;
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for (i, coll, id) in &touched {
+                if seen.insert((*i, coll.as_str(), id.as_str())) {
+                    projection::project(&tx, &docs[*i].doc, &docs[*i].id, coll, id, Mode::Strict)
+                        .map_err(|e| CommandError::Storage(e.to_string()))?;
+                }
+            }
+            for (name, value) in &counters {
+                tx.execute(
+                    "INSERT INTO replica_counters(name, value) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+                    params![name, value],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        match result {
+            Ok(()) => {
+                for d in docs {
+                    self.store.put_back(d.id, d.doc);
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                // The documents in memory hold a change SQLite did not store:
+                // drop them so the next access reloads the stored truth.
+                for d in &docs {
+                    self.store.evict(&d.id);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies changes received from another replica to one document.
+    ///
+    /// Each change is checked on its own: malformed bytes, oversized
+    /// changes, a change by an actor not allowed to write the document, or
+    /// a forged genesis are rejected and reported, and the others still
+    /// apply. Changes already present are no-ops. Changes whose
+    /// dependencies have not arrived wait in memory until they do.
+    pub fn apply_changes(
+        &mut self,
+        doc_id: &DocId,
+        changes: Vec<Vec<u8>>,
+    ) -> Result<ApplyReport, ApplyError> {
+        let mut report = ApplyReport::default();
+        let mut doc = self.store.take(&self.conn, doc_id)?;
+        let before = doc.get_heads();
+        let sole = doc_id.sole_writer();
+        let genesis_actor = ActorId::from(b"genesis".as_slice());
+        let genesis_hash = document::genesis(doc_id).get_heads();
+        for (i, bytes) in changes.into_iter().enumerate() {
+            if bytes.len() > MAX_CHANGE_BYTES {
+                report.rejected.push((
+                    i,
+                    format!("change of {} bytes is over the limit", bytes.len()),
+                ));
+                continue;
+            }
+            let change = match Change::from_bytes(bytes) {
+                Ok(c) => c,
+                Err(e) => {
+                    report.rejected.push((i, format!("malformed change: {e}")));
+                    continue;
+                }
+            };
+            if doc.get_change_by_hash(&change.hash()).is_some() {
+                report.duplicates += 1;
+                continue;
+            }
+            if *change.actor_id() == genesis_actor {
+                // Our genesis is already in the document; any other change by
+                // that actor would rewrite the collections every replica shares.
+                if !genesis_hash.contains(&change.hash()) {
+                    report.rejected.push((i, "forged genesis change".into()));
+                }
+                continue;
+            }
+            if let Some(w) = &sole {
+                if change.actor_id() != w {
+                    report.rejected.push((
+                        i,
+                        format!("actor {} may not write {doc_id}", change.actor_id()),
+                    ));
+                    continue;
+                }
+            }
+            if let Err(e) = doc.apply_changes([change]) {
+                report
+                    .rejected
+                    .push((i, format!("change refused by the document: {e}")));
+            }
+        }
+        report.waiting = doc.get_missing_deps(&[]).len();
+        let after = doc.get_heads();
+        if after == before {
+            self.store.put_back(doc_id.clone(), doc);
+            return Ok(report);
+        }
+        let patches = doc.diff(&before, &after);
+        let touched = projection::touched_by_patches(&patches);
+        let now = self.env.now_ms();
+        let result = (|| -> Result<usize, ApplyError> {
+            let tx = self.conn.transaction()?;
+            let stored = document::persist(&tx, doc_id, &mut doc, &before, now)?;
+            for (coll, id) in &touched {
+                projection::project(&tx, &doc, doc_id, coll, id, Mode::Lenient)
+                    .map_err(|e| ApplyError::Storage(e.to_string()))?;
+            }
+            tx.commit()?;
+            Ok(stored)
+        })();
+        match result {
+            Ok(stored) => {
+                report.stored = stored;
+                report.records = touched.len();
+                self.store.put_back(doc_id.clone(), doc);
+                Ok(report)
+            }
+            Err(e) => {
+                self.store.evict(doc_id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Every document this replica stores.
+    pub fn doc_ids(&self) -> Result<Vec<DocId>, ApplyError> {
+        Ok(document::list(&self.conn)?)
+    }
+
+    /// The heads of a document (empty when the replica does not have it).
+    pub fn heads(&mut self, doc_id: &DocId) -> Result<Vec<ChangeHash>, ApplyError> {
+        if !self.has_doc(doc_id)? {
+            return Ok(Vec::new());
+        }
+        let mut doc = self.store.take(&self.conn, doc_id)?;
+        let heads = doc.get_heads();
+        self.store.put_back(doc_id.clone(), doc);
+        Ok(heads)
+    }
+
+    fn has_doc(&self, doc_id: &DocId) -> rusqlite::Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM documents WHERE doc_id = ?1")?
+            .query_row([doc_id.to_string()], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// The changes of a document that are not ancestors of `have` (all of
+    /// them for an empty `have`), encoded, in dependency order.
+    pub fn changes_since(
+        &mut self,
+        doc_id: &DocId,
+        have: &[ChangeHash],
+    ) -> Result<Vec<Vec<u8>>, ApplyError> {
+        if !self.has_doc(doc_id)? {
+            return Ok(Vec::new());
+        }
+        let mut doc = self.store.take(&self.conn, doc_id)?;
+        let known: Vec<ChangeHash> = have
+            .iter()
+            .copied()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        let out = doc
+            .get_changes(&known)
+            .into_iter()
+            .map(|mut c| c.bytes().into_owned())
+            .collect();
+        self.store.put_back(doc_id.clone(), doc);
+        Ok(out)
+    }
+
+    /// Drops every projected row and projects every record of every stored
+    /// document again. The result must equal the incrementally maintained
+    /// tables (a test checks it).
+    pub fn rebuild_projection(&mut self) -> Result<(), ApplyError> {
+        let ids = document::list(&self.conn)?;
+        self.store.clear();
+        let tx = self.conn.transaction()?;
+        projection::clear_all(&tx)?;
+        for id in &ids {
+            let doc = document::load(&tx, id)?.unwrap_or_else(|| document::genesis(id));
+            for coll in id.kind().collections() {
+                for rid in projection::record_ids(&doc, coll) {
+                    projection::project(&tx, &doc, id, coll, &rid, Mode::Lenient)
+                        .map_err(|e| ApplyError::Storage(e.to_string()))?;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A canonical dump of every projection table (identical text means
+    /// identical tables).
+    pub fn projection_dump(&self) -> Result<String, ApplyError> {
+        Ok(projection::dump(&self.conn)?)
+    }
+
+    /// Document cache hits and misses since open.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        (self.store.hits, self.store.misses)
+    }
+}

@@ -1,0 +1,2 @@
+DROP TABLE slow_queries;
+DROP TABLE settings;
