@@ -1,0 +1,225 @@
+//! Versioned migrations (DESIGN.md section 8): forward from an old step, an
+//! edited past step is detected, and a tested rollback.
+
+use rusqlite::Connection;
+use store_core::schema::{self, MIGRATIONS, MigrationError};
+use store_core::{OpenError, OpenOptions, Replica, ReplicaIdentity, SeededEnv};
+use store_tests::fixtures;
+
+const NOW: i64 = 1_790_000_000_000;
+
+fn identity() -> ReplicaIdentity {
+    ReplicaIdentity {
+        replica_id: "T1".into(),
+        branch_id: "B1".into(),
+        branch_code: "B1".into(),
+        terminal_code: "T1".into(),
+    }
+}
+
+fn open(path: &std::path::Path, seed: u64) -> Result<Replica, OpenError> {
+    Replica::open(
+        path,
+        identity(),
+        Box::new(SeededEnv::new(seed, NOW, 1000)),
+        &OpenOptions::default(),
+    )
+}
+
+/// Every schema object (tables, indexes, triggers, views) with its SQL.
+fn schema_objects(conn: &Connection) -> Vec<(String, String, Option<String>)> {
+    conn.prepare(
+        "SELECT type, name, sql FROM sqlite_schema
+         WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+    )
+    .unwrap()
+    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn has_table(conn: &Connection, name: &str) -> bool {
+    conn.query_row(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+        [name],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        == 1
+}
+
+fn latest_schema() -> Vec<(String, String, Option<String>)> {
+    let mut conn = Connection::open_in_memory().unwrap();
+    schema::migrate(&mut conn, NOW).unwrap();
+    schema_objects(&conn)
+}
+
+#[test]
+fn a_step_one_database_upgrades_to_the_latest() {
+    assert!(MIGRATIONS.len() >= 2, "there is something to upgrade to");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    let mut conn = Connection::open(&path).unwrap();
+    assert_eq!(schema::migrate_to(&mut conn, 1, NOW).unwrap(), 1);
+    assert_eq!(schema::current_version(&conn).unwrap(), 1);
+    assert!(has_table(&conn, "documents"));
+    assert!(
+        !has_table(&conn, "settings"),
+        "step 2 is not applied at step 1"
+    );
+    // Data written by the old version: a bill counter.
+    conn.execute(
+        "INSERT INTO replica_counters(name, value) VALUES ('bill', 41)",
+        [],
+    )
+    .unwrap();
+
+    assert_eq!(schema::migrate(&mut conn, NOW).unwrap(), MIGRATIONS.len());
+    assert_eq!(schema::current_version(&conn).unwrap(), MIGRATIONS.len());
+    assert_eq!(
+        schema_objects(&conn),
+        latest_schema(),
+        "same as a new database"
+    );
+    // Running it again is a no-op.
+    assert_eq!(
+        schema::migrate(&mut conn, NOW + 1).unwrap(),
+        MIGRATIONS.len()
+    );
+    let applied: Vec<(i64, String)> = conn
+        .prepare("SELECT version, name FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected: Vec<(i64, String)> = MIGRATIONS
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (i as i64 + 1, m.name.to_string()))
+        .collect();
+    assert_eq!(applied, expected);
+    drop(conn);
+
+    // The upgraded file opens as a replica and keeps the old data.
+    let mut r = open(&path, 1).unwrap();
+    r.execute("u", &fixtures::channel("cash", true)).unwrap();
+    let p = r.execute("u", &fixtures::product("A", 100, 50)).unwrap().id;
+    r.execute("u", &fixtures::receive(&p, 1000)).unwrap();
+    let sale = r.execute("u", &fixtures::cash_sale(&p, 1000, 100)).unwrap();
+    assert_eq!(sale.number.as_deref(), Some("B1-T1-000042"));
+}
+
+#[test]
+fn an_edited_past_step_is_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    drop(open(&path, 1).unwrap());
+    let mut conn = Connection::open(&path).unwrap();
+
+    let original: String = conn
+        .query_row(
+            "SELECT checksum FROM schema_migrations WHERE version = 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE schema_migrations SET checksum = 'feedface' WHERE version = 1",
+        [],
+    )
+    .unwrap();
+    match schema::migrate(&mut conn, NOW) {
+        Err(MigrationError::EditedStep { version: 1, name }) => {
+            assert_eq!(name, MIGRATIONS[0].name)
+        }
+        other => panic!("expected EditedStep, got {other:?}"),
+    }
+    // A replica refuses to open the file.
+    match open(&path, 2) {
+        Err(OpenError::Migration(MigrationError::EditedStep { version: 1, .. })) => {}
+        other => panic!("expected EditedStep, got {other:?}"),
+    }
+
+    // A renamed step is an edit too.
+    conn.execute(
+        "UPDATE schema_migrations SET checksum = ?1, name = 'renamed' WHERE version = 1",
+        [&original],
+    )
+    .unwrap();
+    assert!(matches!(
+        schema::migrate(&mut conn, NOW),
+        Err(MigrationError::EditedStep { version: 1, .. })
+    ));
+
+    // Restored, it opens again.
+    conn.execute(
+        "UPDATE schema_migrations SET name = ?1 WHERE version = 1",
+        [MIGRATIONS[0].name],
+    )
+    .unwrap();
+    assert_eq!(schema::migrate(&mut conn, NOW).unwrap(), MIGRATIONS.len());
+
+    // A database from a newer build is refused, not downgraded.
+    conn.execute(
+        "INSERT INTO schema_migrations(version, name, checksum, applied_at) VALUES (99, 'future', 'x', 0)",
+        [],
+    )
+    .unwrap();
+    assert!(matches!(
+        schema::migrate(&mut conn, NOW),
+        Err(MigrationError::TooNew { found: 99, .. })
+    ));
+    assert!(matches!(
+        schema::rollback_to(&mut conn, 1),
+        Err(MigrationError::TooNew { .. })
+    ));
+}
+
+#[test]
+fn rollback_then_migrate_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite");
+    let dump = {
+        let mut r = open(&path, 1).unwrap();
+        r.execute("u", &fixtures::channel("cash", true)).unwrap();
+        let p = r.execute("u", &fixtures::product("A", 100, 50)).unwrap().id;
+        r.execute("u", &fixtures::receive(&p, 5000)).unwrap();
+        r.execute("u", &fixtures::cash_sale(&p, 1000, 100)).unwrap();
+        r.projection_dump().unwrap()
+    };
+    let mut conn = Connection::open(&path).unwrap();
+    let latest = schema_objects(&conn);
+    assert_eq!(latest, latest_schema());
+
+    assert_eq!(schema::rollback_to(&mut conn, 1).unwrap(), 1);
+    assert_eq!(schema::current_version(&conn).unwrap(), 1);
+    assert!(!has_table(&conn, "settings"));
+    assert!(!has_table(&conn, "slow_queries"));
+    assert!(has_table(&conn, "invoices"), "step 1 stays");
+    let mut step1 = Connection::open_in_memory().unwrap();
+    schema::migrate_to(&mut step1, 1, NOW).unwrap();
+    assert_eq!(
+        schema_objects(&conn),
+        schema_objects(&step1),
+        "exactly the step 1 schema"
+    );
+
+    assert_eq!(schema::migrate(&mut conn, NOW).unwrap(), MIGRATIONS.len());
+    assert_eq!(schema_objects(&conn), latest);
+    drop(conn);
+    // Step 1 data survived the round trip; the identity (a step 2 setting)
+    // is stored again on open.
+    let r = open(&path, 2).unwrap();
+    assert_eq!(r.projection_dump().unwrap(), dump);
+    drop(r);
+
+    // All the way down, and up again.
+    let mut conn = Connection::open(&path).unwrap();
+    assert_eq!(schema::rollback_to(&mut conn, 0).unwrap(), 0);
+    let left: Vec<String> = schema_objects(&conn).into_iter().map(|o| o.1).collect();
+    assert_eq!(left, ["schema_migrations"]);
+    assert_eq!(schema::migrate(&mut conn, NOW).unwrap(), MIGRATIONS.len());
+    assert_eq!(schema_objects(&conn), latest);
+}
