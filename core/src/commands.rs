@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use automerge::{AutoCommit, ChangeHash, ObjId, ROOT, ReadDoc};
+use automerge::{AutoCommit, ChangeHash, ObjId, ROOT, ReadDoc, transaction::Transactable};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -447,6 +447,14 @@ pub(crate) struct OpenDoc {
     pub(crate) before: Vec<ChangeHash>,
 }
 
+/// The documents a command opened, the records it touched (document index,
+/// collection, id) and the counters it advanced.
+pub(crate) type WrittenDocs = (
+    Vec<OpenDoc>,
+    Vec<(usize, String, String)>,
+    Vec<(String, i64)>,
+);
+
 /// What a command writes, gathered before one SQLite transaction stores it.
 pub(crate) struct WriteCtx<'a> {
     pub(crate) conn: &'a Connection,
@@ -490,13 +498,7 @@ impl<'a> WriteCtx<'a> {
         }
     }
 
-    pub(crate) fn into_docs(
-        self,
-    ) -> (
-        Vec<OpenDoc>,
-        Vec<(usize, String, String)>,
-        Vec<(String, i64)>,
-    ) {
+    pub(crate) fn into_docs(self) -> WrittenDocs {
         (self.docs, self.touched, self.counters)
     }
 
@@ -558,7 +560,11 @@ impl<'a> WriteCtx<'a> {
         let value = serde_json::to_value(rec).map_err(|e| CommandError::Storage(e.to_string()))?;
         let doc = &mut self.docs[i].doc;
         let c = Self::collection(doc, coll)?;
-        write_json(doc, &c, id, &value)?;
+        if crate::document::IMMUTABLE_COLLECTIONS.contains(&coll) {
+            doc.put(&c, id, value.to_string())?;
+        } else {
+            write_json(doc, &c, id, &value)?;
+        }
         self.touched.push((i, coll.to_string(), id.to_string()));
         Ok(())
     }
@@ -580,20 +586,19 @@ impl<'a> WriteCtx<'a> {
         for (f, v) in fields {
             write_json(doc, &obj, *f, v)?;
         }
-        if audit {
-            if let Some((automerge::Value::Object(_), hist)) = doc.get(&obj, "history")? {
-                for (f, v) in fields {
-                    if *f == "updated_at" {
-                        continue;
-                    }
-                    let text = match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    };
-                    let entry = json!({"field": f, "value": text, "user": user, "replica": replica, "at": now});
-                    let len = doc.length(&hist);
-                    crate::document::insert_json(doc, &hist, len, &entry)?;
+        if audit && let Some((automerge::Value::Object(_), hist)) = doc.get(&obj, "history")? {
+            for (f, v) in fields {
+                if *f == "updated_at" {
+                    continue;
                 }
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let entry =
+                    json!({"field": f, "value": text, "user": user, "replica": replica, "at": now});
+                let len = doc.length(&hist);
+                crate::document::insert_json(doc, &hist, len, &entry)?;
             }
         }
         self.touched.push((i, coll.to_string(), id.to_string()));
@@ -1323,13 +1328,13 @@ pub(crate) fn run(ctx: &mut WriteCtx<'_>, cmd: &Command) -> Result<Outcome> {
             opt_text("vin", vin, 17)?;
             text("make", make, 64)?;
             text("model", model, 64)?;
-            if let Some(y) = year {
-                if !(1900..=2200).contains(y) {
-                    return Err(CommandError::invalid(
-                        "year",
-                        "must be between 1900 and 2200",
-                    ));
-                }
+            if let Some(y) = year
+                && !(1900..=2200).contains(y)
+            {
+                return Err(CommandError::invalid(
+                    "year",
+                    "must be between 1900 and 2200",
+                ));
             }
             amount("odometer", *odometer, true)?;
             customer(conn, customer_id)?;
@@ -1626,8 +1631,17 @@ pub(crate) fn run(ctx: &mut WriteCtx<'_>, cmd: &Command) -> Result<Outcome> {
                     });
                 }
                 *this.entry(l.line_no).or_default() += l.qty;
-                let amount =
-                    ((*total as i128 * l.qty as i128 + (*qty as i128) / 2) / *qty as i128) as i64;
+                // Credit the difference between the line's rounded share for
+                // everything returned so far, this line included, and for what
+                // was returned before it. Rounding each return on its own
+                // (share(l.qty)) let partial returns add up to more than the
+                // line total (three returns of one unit of a 3-unit line of
+                // 10.01 credited 3 x 3.34 = 10.02); the differences telescope,
+                // so all returns of a line credit exactly its total.
+                let share = |q: Qty| -> Money {
+                    ((*total as i128 * q as i128 + (*qty as i128) / 2) / *qty as i128) as i64
+                };
+                let amount = share(before + l.qty) - share(before);
                 out.push(ReturnLine {
                     invoice_line_no: l.line_no,
                     product_id: product_id.clone(),

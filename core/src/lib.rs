@@ -55,6 +55,8 @@
 //! - [`commands`](crate::Command): validation and the write path.
 //! - [`query`]: reads and reports over the projection.
 //! - [`schema`]: versioned migrations.
+//! - [`generate`]: the seeded dataset generator (demo data, tests, benchmarks).
+//! - `ops`: integrity check, verified online backup, optimize.
 
 #![warn(missing_docs)]
 
@@ -62,6 +64,8 @@ mod commands;
 pub mod document;
 pub mod domain;
 mod error;
+pub mod generate;
+mod ops;
 mod projection;
 pub mod query;
 mod replica;
@@ -73,6 +77,7 @@ pub use commands::{
 pub use document::{DocId, DocKind};
 pub use domain::{Millis, Money, OrderStatus, PaymentKind, ProductStatus, Qty};
 pub use error::{ApplyError, CommandError, OpenError};
+pub use ops::{BackupReport, OpsError};
 #[cfg(not(target_family = "wasm"))]
 pub use replica::SystemEnv;
 pub use replica::{

@@ -119,19 +119,22 @@ pub(crate) fn project(
         }
         return Ok(());
     }
-    tx.execute_batch("SAVEPOINT project_record")?;
+    tx.prepare_cached("SAVEPOINT project_record")?.execute([])?;
     let result = project_inner(tx, doc, doc_id, coll, id);
     match result {
         Ok(()) => {
-            tx.execute(
+            exec(
+                tx,
                 "DELETE FROM rejected_records WHERE doc_id = ?1 AND collection = ?2 AND record_id = ?3",
                 params![doc_id.to_string(), coll, id],
             )?;
-            tx.execute_batch("RELEASE project_record")?;
+            tx.prepare_cached("RELEASE project_record")?.execute([])?;
             Ok(())
         }
         Err(e) => {
-            tx.execute_batch("ROLLBACK TO project_record; RELEASE project_record")?;
+            tx.prepare_cached("ROLLBACK TO project_record")?
+                .execute([])?;
+            tx.prepare_cached("RELEASE project_record")?.execute([])?;
             if mode == Mode::Strict {
                 return Err(e);
             }
@@ -143,7 +146,8 @@ pub(crate) fn project(
                 tx.execute_batch("ROLLBACK TO project_reject")?;
             }
             tx.execute_batch("RELEASE project_reject")?;
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR REPLACE INTO rejected_records(doc_id, collection, record_id, reason)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![doc_id.to_string(), coll, id, reason],
@@ -151,6 +155,12 @@ pub(crate) fn project(
             Ok(())
         }
     }
+}
+
+/// `execute` through the statement cache: the projection runs the same few
+/// dozen statements for every record.
+fn exec(tx: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    tx.prepare_cached(sql)?.execute(p)
 }
 
 fn decode<T: DeserializeOwned>(
@@ -166,13 +176,22 @@ fn decode<T: DeserializeOwned>(
     let Some(cobj) = collection(doc, coll) else {
         return Ok(None);
     };
-    let obj = match doc.get(&cobj, id) {
-        Ok(Some((automerge::Value::Object(_), obj))) => obj,
-        Ok(Some(_)) => return Err(malformed("not an object".into())),
+    let (json, obj) = match doc.get(&cobj, id) {
+        Ok(Some((automerge::Value::Object(_), obj))) => {
+            (read_json(doc, &obj).map_err(malformed)?, obj)
+        }
+        // Immutable records are stored whole, as one JSON text (see
+        // `document::IMMUTABLE_COLLECTIONS`).
+        Ok(Some((automerge::Value::Scalar(s), obj))) => match s.as_ref() {
+            automerge::ScalarValue::Str(text) => (
+                serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?,
+                obj,
+            ),
+            _ => return Err(malformed("not a record".into())),
+        },
         Ok(None) => return Ok(None),
         Err(e) => return Err(malformed(e.to_string())),
     };
-    let json = read_json(doc, &obj).map_err(malformed)?;
     let value = serde_json::from_value(json).map_err(|e| malformed(e.to_string()))?;
     Ok(Some((value, obj)))
 }
@@ -200,7 +219,7 @@ fn project_inner(
     match coll {
         "branches" => {
             let old = old_wanted(tx, "branches", "code_wanted", id)?;
-            tx.execute("DELETE FROM branches WHERE id = ?1", [id])?;
+            exec(tx, "DELETE FROM branches WHERE id = ?1", [id])?;
             if let Some((b, _)) = decode::<BranchRecord>(doc, coll, id)? {
                 check(
                     crate::document::is_valid_id(&b.code),
@@ -208,7 +227,8 @@ fn project_inner(
                     id,
                     "bad branch code",
                 )?;
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO branches(id, code, code_wanted, name) VALUES (?1, NULL, ?2, ?3)",
                     params![id, b.code, b.name],
                 )?;
@@ -217,9 +237,10 @@ fn project_inner(
             resolve_unique(tx, "branches", "code", old.as_deref())?;
         }
         "channels" => {
-            tx.execute("DELETE FROM payment_channels WHERE code = ?1", [id])?;
+            exec(tx, "DELETE FROM payment_channels WHERE code = ?1", [id])?;
             if let Some((c, _)) = decode::<ChannelRecord>(doc, coll, id)? {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO payment_channels(code, name, active, is_cash) VALUES (?1, ?2, ?3, ?4)",
                     params![id, c.name, c.active, c.is_cash],
                 )?;
@@ -236,7 +257,7 @@ fn project_inner(
             match decode::<ProductRecord>(doc, coll, id)? {
                 Some((p, obj)) => {
                     check(!p.sku.is_empty() && p.sku.len() <= 64, coll, id, "bad sku")?;
-                    tx.execute(
+                    exec(tx,
                         "INSERT INTO products(id, sku, sku_wanted, barcode, barcode_wanted, name, category,
                              grade, unit, price, cost, min_stock, status, updated_at)
                          VALUES (?1, NULL, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
@@ -281,7 +302,7 @@ fn project_inner(
                     history(tx, "product", id, &p.history)?;
                 }
                 None => {
-                    tx.execute("DELETE FROM products WHERE id = ?1", [id])?;
+                    exec(tx, "DELETE FROM products WHERE id = ?1", [id])?;
                     clear_meta(tx, "product", id)?;
                 }
             }
@@ -291,9 +312,10 @@ fn project_inner(
             }
         }
         "services" => {
-            tx.execute("DELETE FROM services WHERE id = ?1", [id])?;
+            exec(tx, "DELETE FROM services WHERE id = ?1", [id])?;
             if let Some((s, _)) = decode::<ServiceRecord>(doc, coll, id)? {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO services(id, code, name, labour_price, duration_min, active)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![id, s.code, s.name, s.labour_price, s.duration_min, s.active],
@@ -301,9 +323,10 @@ fn project_inner(
             }
         }
         "technicians" => {
-            tx.execute("DELETE FROM technicians WHERE id = ?1", [id])?;
+            exec(tx, "DELETE FROM technicians WHERE id = ?1", [id])?;
             if let Some((t, _)) = decode::<TechnicianRecord>(doc, coll, id)? {
-                tx.execute(
+                exec(
+                    tx,
                     "INSERT INTO technicians(id, branch_id, name, skills, active) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![id, t.branch_id, t.name, t.skills.join(","), t.active],
                 )?;
@@ -313,7 +336,7 @@ fn project_inner(
             let old = old_wanted(tx, "customers", "phone_wanted", id)?;
             match decode::<CustomerRecord>(doc, coll, id)? {
                 Some((c, obj)) => {
-                    tx.execute(
+                    exec(tx,
                         "INSERT INTO customers(id, name, phone, phone_wanted, address, credit_limit, tags,
                              created_at, updated_at)
                          VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -344,16 +367,16 @@ fn project_inner(
                     history(tx, "customer", id, &c.history)?;
                 }
                 None => {
-                    tx.execute("DELETE FROM customers WHERE id = ?1", [id])?;
+                    exec(tx, "DELETE FROM customers WHERE id = ?1", [id])?;
                     clear_meta(tx, "customer", id)?;
                 }
             }
             resolve_unique(tx, "customers", "phone", old.as_deref())?;
         }
         "vehicles" => {
-            tx.execute("DELETE FROM vehicles WHERE id = ?1", [id])?;
+            exec(tx, "DELETE FROM vehicles WHERE id = ?1", [id])?;
             if let Some((v, _)) = decode::<VehicleRecord>(doc, coll, id)? {
-                tx.execute(
+                exec(tx,
                     "INSERT INTO vehicles(id, customer_id, plate, vin, make, model, year, odometer, created_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
@@ -375,7 +398,7 @@ fn project_inner(
             clear_record(tx, coll, id)?;
             if let Some((inv, _)) = decode::<InvoiceRecord>(doc, coll, id)? {
                 check_invoice(&inv, id)?;
-                tx.execute(
+                exec(tx,
                     "INSERT INTO invoices(id, doc_id, bill_no, bill_no_wanted, seq, customer_id, branch_id,
                          terminal_id, user_id, at, day, subtotal, discount, tax, total, service_order_id)
                      VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
@@ -456,7 +479,7 @@ fn project_inner(
         "voids" => {
             clear_record(tx, coll, id)?;
             if let Some((v, _)) = decode::<VoidRecord>(doc, coll, id)? {
-                tx.execute(
+                exec(tx,
                     "INSERT INTO invoice_voids(id, doc_id, invoice_id, customer_id, amount, user_id,
                          terminal_id, at, reason)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -516,7 +539,7 @@ fn project_inner(
                     id,
                     "invoice payment without invoice",
                 )?;
-                tx.execute(
+                exec(tx,
                     "INSERT INTO payments(id, doc_id, customer_id, invoice_id, branch_id, terminal_id,
                          user_id, shift_id, at, day, amount, channel, kind)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -565,7 +588,7 @@ fn project_inner(
                     id,
                     "return total differs from its lines",
                 )?;
-                tx.execute(
+                exec(tx,
                     "INSERT INTO returns(id, doc_id, invoice_id, customer_id, branch_id, terminal_id,
                          user_id, at, day, total, reason)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -584,7 +607,7 @@ fn project_inner(
                     ],
                 )?;
                 for (n, l) in r.lines.iter().enumerate() {
-                    tx.execute(
+                    exec(tx,
                         "INSERT INTO return_lines(return_id, line_no, invoice_line_no, product_id, qty, amount)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         params![id, n as i64, l.invoice_line_no, l.product_id, l.qty, l.amount],
@@ -627,7 +650,7 @@ fn project_inner(
         "stock" => {
             clear_record(tx, coll, id)?;
             if let Some((s, _)) = decode::<StockRecord>(doc, coll, id)? {
-                tx.execute(
+                exec(tx,
                     "INSERT INTO stock_records(id, doc_id, kind, branch_id, to_branch, terminal_id, user_id, at, note)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
@@ -690,7 +713,7 @@ fn project_inner(
         "shifts" => {
             clear_record(tx, coll, id)?;
             if let Some((s, _)) = decode::<ShiftRecord>(doc, coll, id)? {
-                tx.execute(
+                exec(tx,
                     "INSERT INTO shifts(id, doc_id, terminal_id, branch_id, user_id, opened_at, opening_float,
                          closed_at, closed_by)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -707,7 +730,8 @@ fn project_inner(
                     ],
                 )?;
                 for (channel, counted) in &s.counted {
-                    tx.execute(
+                    exec(
+                        tx,
                         "INSERT INTO shift_counts(shift_id, channel, counted) VALUES (?1, ?2, ?3)",
                         params![id, channel, counted],
                     )?;
@@ -730,7 +754,7 @@ fn project_inner(
                         .copied()
                         .max_by_key(|s| s.precedence())
                         .unwrap_or(o.status);
-                    tx.execute(
+                    exec(tx,
                         "INSERT INTO service_orders(id, doc_id, number, customer_id, vehicle_id, branch_id,
                              status, scheduled_date, technician_id, complaint, odometer, invoice_id,
                              created_at, updated_at)
@@ -753,7 +777,7 @@ fn project_inner(
                         ],
                     )?;
                     for (lid, l) in &o.labour {
-                        tx.execute(
+                        exec(tx,
                             "INSERT INTO service_order_labour(order_id, line_id, service_id, description,
                                  technician_id, price, duration_min)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -769,7 +793,7 @@ fn project_inner(
                         )?;
                     }
                     for (lid, p) in &o.parts {
-                        tx.execute(
+                        exec(tx,
                             "INSERT INTO service_order_parts(order_id, line_id, product_id, qty, unit_price, at)
                              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                             params![id, lid, p.product_id, p.qty, p.unit_price, p.at],
@@ -807,7 +831,8 @@ fn project_inner(
                             .filter(|s| **s != status)
                             .map(|s| s.as_str())
                             .collect();
-                        tx.execute(
+                        exec(
+                            tx,
                             "UPDATE field_conflicts SET winner = ?3, losers = ?4
                              WHERE record_kind = 'service_order' AND record_id = ?1 AND field = ?2",
                             params![id, "status", status.as_str(), losers.join(",")],
@@ -878,12 +903,12 @@ fn clear_record(tx: &Connection, coll: &str, id: &str) -> rusqlite::Result<()> {
         "technicians" => ("technicians", ""),
         "branches" => ("branches", ""),
         "channels" => {
-            tx.execute("DELETE FROM payment_channels WHERE code = ?1", [id])?;
+            exec(tx, "DELETE FROM payment_channels WHERE code = ?1", [id])?;
             return Ok(());
         }
         _ => return Ok(()),
     };
-    tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+    exec(tx, &format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
     if !ref_kind.is_empty() {
         tx.prepare_cached("DELETE FROM stock_movements WHERE ref_kind = ?1 AND ref_id = ?2")?
             .execute([ref_kind, id])?;
@@ -894,11 +919,13 @@ fn clear_record(tx: &Connection, coll: &str, id: &str) -> rusqlite::Result<()> {
 }
 
 fn clear_meta(tx: &Connection, kind: &str, id: &str) -> rusqlite::Result<()> {
-    tx.execute(
+    exec(
+        tx,
         "DELETE FROM field_conflicts WHERE record_kind = ?1 AND record_id = ?2",
         [kind, id],
     )?;
-    tx.execute(
+    exec(
+        tx,
         "DELETE FROM record_history WHERE record_kind = ?1 AND record_id = ?2",
         [kind, id],
     )?;
@@ -1088,7 +1115,7 @@ pub(crate) const PROJECTION_TABLES: &[(&str, &str)] = &[
 /// Deletes every projected row (before a rebuild).
 pub(crate) fn clear_all(tx: &Connection) -> rusqlite::Result<()> {
     for (table, _) in PROJECTION_TABLES.iter().rev() {
-        tx.execute(&format!("DELETE FROM {table}"), [])?;
+        exec(tx, &format!("DELETE FROM {table}"), [])?;
     }
     Ok(())
 }

@@ -198,6 +198,9 @@ impl Replica {
         options: &OpenOptions,
     ) -> Result<Replica, OpenError> {
         me.validate()?;
+        // Commands, projection and reports use some 70 distinct statements;
+        // rusqlite's default cache of 16 would re-prepare them all the time.
+        conn.set_prepared_statement_cache_capacity(256);
         conn.execute_batch(&format!(
             "PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
@@ -301,7 +304,7 @@ impl Replica {
         let result = (|| -> Result<(), CommandError> {
             let tx = self.conn.transaction()?;
             for d in &mut docs {
-                document::persist(&tx, &d.id, &mut d.doc, &d.before, now)?;
+                document::persist(&tx, &d.id, &mut d.doc, &d.before, true, now)?;
             }
             let mut seen = std::collections::BTreeSet::new();
             for (i, coll, id) in &touched {
@@ -383,14 +386,32 @@ impl Replica {
                 }
                 continue;
             }
-            if let Some(w) = &sole {
-                if change.actor_id() != w {
-                    report.rejected.push((
-                        i,
-                        format!("actor {} may not write {doc_id}", change.actor_id()),
-                    ));
-                    continue;
-                }
+            if let Some(w) = &sole
+                && change.actor_id() != w
+            {
+                report.rejected.push((
+                    i,
+                    format!("actor {} may not write {doc_id}", change.actor_id()),
+                ));
+                continue;
+            }
+            // Only the genesis writes the root of a document: it creates the
+            // collections every replica shares. Any other change that puts,
+            // deletes or replaces a root key would swap out or hide a whole
+            // collection (the projection would keep rows of records the
+            // document no longer shows, and a rebuild would differ from it),
+            // or add a collection the projection does not know. Commands never
+            // write the root, so such a change is forged or broken.
+            if change
+                .decode()
+                .operations
+                .iter()
+                .any(|op| op.obj == automerge::legacy::ObjectId::Root)
+            {
+                report
+                    .rejected
+                    .push((i, "change writes the document root".into()));
+                continue;
             }
             if let Err(e) = doc.apply_changes([change]) {
                 report
@@ -409,7 +430,7 @@ impl Replica {
         let now = self.env.now_ms();
         let result = (|| -> Result<usize, ApplyError> {
             let tx = self.conn.transaction()?;
-            let stored = document::persist(&tx, doc_id, &mut doc, &before, now)?;
+            let stored = document::persist(&tx, doc_id, &mut doc, &before, false, now)?;
             for (coll, id) in &touched {
                 projection::project(&tx, &doc, doc_id, coll, id, Mode::Lenient)
                     .map_err(|e| ApplyError::Storage(e.to_string()))?;

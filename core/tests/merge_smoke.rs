@@ -108,3 +108,37 @@ fn two_replicas_converge_after_offline_sales() {
     a.rebuild_projection().unwrap();
     assert_eq!(da, a.projection_dump().unwrap());
 }
+
+#[test]
+fn a_phone_is_found_as_typed_and_as_bare_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = replica(dir.path(), "T1", 3);
+    let c = a
+        .execute(
+            "u",
+            &Command::CreateCustomer {
+                name: "Rania Saleh".into(),
+                phone: Some("+971 50-111 0001".into()),
+                address: None,
+                credit_limit: 0,
+                tags: vec![],
+            },
+        )
+        .unwrap()
+        .id;
+    let q = query::Queries::new(a.connection());
+    for typed in ["971501110001", "9715011", "50 111", "rania", "Sal"] {
+        let hits = q.search_customers(typed, None, 10).unwrap();
+        assert_eq!(
+            hits.rows.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+            vec![c.clone()],
+            "{typed}"
+        );
+    }
+    assert!(
+        q.search_customers("9715022", None, 10)
+            .unwrap()
+            .rows
+            .is_empty()
+    );
+}

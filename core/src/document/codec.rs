@@ -112,9 +112,19 @@ fn hydrated(v: &hydrate::Value) -> Result<Value, String> {
 
 /// Every concurrent value of `obj[key]` as text, winner first.
 pub(crate) fn all_values(doc: &AutoCommit, obj: &ObjId, key: &str) -> Vec<String> {
-    let Ok(values) = doc.get_all(obj, key) else {
+    let Ok(mut values) = doc.get_all(obj, key) else {
         return Vec::new();
     };
+    // `get_all` lists the values in operation order, which puts automerge's
+    // winner (the value `get` and `hydrate` return, and so the value the
+    // projection shows) *last*, not first. Move the winner to the front so
+    // that `field_conflicts.winner` names the value the record actually has.
+    if let Ok(Some((_, winner))) = doc.get(obj, key)
+        && let Some(pos) = values.iter().position(|(_, id)| *id == winner)
+    {
+        let w = values.remove(pos);
+        values.insert(0, w);
+    }
     values
         .into_iter()
         .map(|(v, _)| match v {
@@ -141,6 +151,22 @@ mod tests {
         write_json(&mut doc, &ROOT, "rec", &v).unwrap();
         let (_, id) = doc.get(ROOT, "rec").unwrap().unwrap();
         assert_eq!(read_json(&doc, &id).unwrap(), v);
+    }
+
+    #[test]
+    fn all_values_puts_the_visible_winner_first() {
+        let mut a = AutoCommit::new().with_actor(automerge::ActorId::from(b"a".as_slice()));
+        a.put(ROOT, "price", 1).unwrap();
+        let mut b = a
+            .fork()
+            .with_actor(automerge::ActorId::from(b"b".as_slice()));
+        a.put(ROOT, "price", 2).unwrap();
+        b.put(ROOT, "price", 3).unwrap();
+        a.merge(&mut b).unwrap();
+        let values = all_values(&a, &ROOT, "price");
+        assert_eq!(values.len(), 2);
+        let (shown, _) = a.get(ROOT, "price").unwrap().unwrap();
+        assert_eq!(values[0], shown.to_string());
     }
 
     #[test]

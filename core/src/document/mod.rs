@@ -85,6 +85,15 @@ impl DocKind {
     }
 }
 
+/// Collections whose records are written once and never edited: invoices,
+/// voids, payments, returns and stock records, all in single-writer
+/// journals. Each is stored whole as one JSON text value, one automerge
+/// operation instead of one per field (a five-line sale is ~70 fields):
+/// field-level merging buys nothing for a record nobody edits, and the
+/// journal is where the volume is. A correction is a new record (a void, a
+/// return), never an edit.
+pub const IMMUTABLE_COLLECTIONS: &[&str] = &["invoices", "voids", "payments", "returns", "stock"];
+
 /// Number of customer shards.
 pub const CUSTOMER_SHARDS: u8 = 16;
 
@@ -127,7 +136,7 @@ pub fn is_valid_id(s: &str) -> bool {
 }
 
 fn valid_month(m: u32) -> bool {
-    (1970_01..=9999_12).contains(&m) && (1..=12).contains(&(m % 100))
+    (197_001..=999_912).contains(&m) && (1..=12).contains(&(m % 100))
 }
 
 impl DocId {

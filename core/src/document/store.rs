@@ -107,7 +107,8 @@ fn corrupt(id: &DocId, e: impl std::fmt::Display) -> rusqlite::Error {
     )
 }
 
-/// Stores every change of `doc` that is not an ancestor of `before` and
+/// Stores every change of `doc` that is not an ancestor of `before` (for a
+/// `local` write: the one change just committed) and
 /// records the new heads; snapshots the document every [`SNAPSHOT_EVERY`]
 /// changes. Runs inside the caller's transaction. Returns how many changes
 /// were new to this replica.
@@ -116,6 +117,7 @@ pub(crate) fn persist(
     id: &DocId,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
+    local: bool,
     now: i64,
 ) -> rusqlite::Result<usize> {
     let key = id.to_string();
@@ -127,7 +129,15 @@ pub(crate) fn persist(
         == 1;
     // A document stored for the first time must include its genesis change,
     // which `before` (taken from the in-memory genesis) already covers.
-    let new_changes = doc.get_changes(if created { &[] } else { before });
+    // A local command made exactly one change in this document: take it
+    // directly rather than asking automerge to walk the history from `before`.
+    let new_changes = if created {
+        doc.get_changes(&[])
+    } else if local {
+        doc.get_last_local_change().into_iter().collect()
+    } else {
+        doc.get_changes(before)
+    };
     let mut stored = 0usize;
     {
         let mut ins = tx.prepare_cached(

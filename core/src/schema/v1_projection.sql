@@ -169,17 +169,20 @@ CREATE INDEX idx_customers_name_nocase ON customers(name COLLATE NOCASE, id);
 CREATE VIRTUAL TABLE customer_fts USING fts5(
     name, phone, content='customers', content_rowid='rid', prefix='1 2 3'
 );
+-- The phone is indexed as typed and as bare digits, so "0501110001" finds "+050 111 0001".
 CREATE TRIGGER customers_fts_ai AFTER INSERT ON customers BEGIN
-    INSERT INTO customer_fts(rowid, name, phone) VALUES (new.rid, new.name, coalesce(new.phone_wanted, ''));
+    INSERT INTO customer_fts(rowid, name, phone) VALUES (new.rid, new.name,
+        coalesce(new.phone_wanted || ' ' || replace(replace(replace(new.phone_wanted, ' ', ''), '-', ''), '+', ''), ''));
 END;
 CREATE TRIGGER customers_fts_ad AFTER DELETE ON customers BEGIN
-    INSERT INTO customer_fts(customer_fts, rowid, name, phone)
-    VALUES ('delete', old.rid, old.name, coalesce(old.phone_wanted, ''));
+    INSERT INTO customer_fts(customer_fts, rowid, name, phone) VALUES ('delete', old.rid, old.name,
+        coalesce(old.phone_wanted || ' ' || replace(replace(replace(old.phone_wanted, ' ', ''), '-', ''), '+', ''), ''));
 END;
 CREATE TRIGGER customers_fts_au AFTER UPDATE OF name, phone_wanted ON customers BEGIN
-    INSERT INTO customer_fts(customer_fts, rowid, name, phone)
-    VALUES ('delete', old.rid, old.name, coalesce(old.phone_wanted, ''));
-    INSERT INTO customer_fts(rowid, name, phone) VALUES (new.rid, new.name, coalesce(new.phone_wanted, ''));
+    INSERT INTO customer_fts(customer_fts, rowid, name, phone) VALUES ('delete', old.rid, old.name,
+        coalesce(old.phone_wanted || ' ' || replace(replace(replace(old.phone_wanted, ' ', ''), '-', ''), '+', ''), ''));
+    INSERT INTO customer_fts(rowid, name, phone) VALUES (new.rid, new.name,
+        coalesce(new.phone_wanted || ' ' || replace(replace(replace(new.phone_wanted, ' ', ''), '-', ''), '+', ''), ''));
 END;
 
 CREATE TABLE vehicles (
@@ -230,7 +233,7 @@ CREATE TABLE invoices (
                         END) STORED
 );
 CREATE INDEX idx_invoices_bill_no_wanted ON invoices(bill_no_wanted);
-CREATE INDEX idx_invoices_customer_date ON invoices(customer_id, at DESC) WHERE customer_id IS NOT NULL;
+CREATE INDEX idx_invoices_customer_date ON invoices(customer_id, at DESC, id DESC) WHERE customer_id IS NOT NULL;
 CREATE INDEX idx_invoices_status_day ON invoices(status, day, id);
 CREATE INDEX idx_invoices_status_balance ON invoices(status, remaining);
 CREATE INDEX idx_invoices_branch_day ON invoices(branch_id, day, id);
@@ -305,6 +308,7 @@ CREATE TABLE returns (
 );
 CREATE INDEX idx_returns_invoice ON returns(invoice_id);
 CREATE INDEX idx_returns_branch_day ON returns(branch_id, day);
+CREATE INDEX idx_returns_day ON returns(day);
 
 CREATE TABLE return_lines (
     return_id  TEXT NOT NULL REFERENCES returns(id) ON DELETE CASCADE,
@@ -334,7 +338,8 @@ CREATE TABLE stock_movements (
     terminal_id TEXT NOT NULL,
     user_id     TEXT NOT NULL
 );
-CREATE INDEX idx_stock_movements_product_date ON stock_movements(product_id, branch_id, at DESC);
+-- Covers the stock card's running balance (qty) without a table lookup per movement.
+CREATE INDEX idx_stock_movements_product_date ON stock_movements(product_id, branch_id, at DESC, id DESC, qty);
 CREATE INDEX idx_stock_movements_reference ON stock_movements(ref_kind, ref_id);
 CREATE INDEX idx_stock_movements_customer ON stock_movements(customer_id) WHERE customer_id IS NOT NULL;
 
@@ -380,7 +385,8 @@ CREATE TABLE ledger_entries (
     ref_id      TEXT NOT NULL,
     CHECK ((debit > 0) <> (credit > 0))
 );
-CREATE INDEX idx_ledger_entries_customer_date ON ledger_entries(customer_id, at, id);
+-- Covers a statement's opening balance (debit, credit) without a table lookup per entry.
+CREATE INDEX idx_ledger_entries_customer_date ON ledger_entries(customer_id, at, id, debit, credit);
 CREATE INDEX idx_ledger_entries_type_category ON ledger_entries(category, at);
 CREATE INDEX idx_ledger_entries_ref ON ledger_entries(ref_kind, ref_id);
 
@@ -474,7 +480,7 @@ CREATE TABLE service_orders (
 );
 CREATE INDEX idx_service_orders_customer_status ON service_orders(customer_id, status);
 CREATE INDEX idx_service_orders_date_status ON service_orders(scheduled_date, status);
-CREATE INDEX idx_service_orders_vehicle_date ON service_orders(vehicle_id, scheduled_date);
+CREATE INDEX idx_service_orders_vehicle_date ON service_orders(vehicle_id, scheduled_date, id);
 CREATE INDEX idx_service_orders_technician_date ON service_orders(technician_id, scheduled_date) WHERE technician_id IS NOT NULL;
 CREATE INDEX idx_service_orders_branch_date ON service_orders(branch_id, scheduled_date);
 CREATE INDEX idx_service_orders_status ON service_orders(status);
