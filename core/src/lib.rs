@@ -84,5 +84,5 @@ pub use replica::{
     ApplyReport, Env, MAX_CHANGE_BYTES, OpenOptions, Replica, ReplicaIdentity, SeededEnv,
 };
 
-/// Re-exported so callers can name change hashes without depending on automerge.
-pub use automerge::ChangeHash;
+/// Re-exported so callers can name actors and change hashes without depending on automerge.
+pub use automerge::{ActorId, ChangeHash};

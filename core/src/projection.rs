@@ -54,6 +54,18 @@ pub(crate) enum ProjectError {
     Sql(#[from] rusqlite::Error),
 }
 
+impl ProjectError {
+    fn is_record_fault(&self) -> bool {
+        match self {
+            Self::Malformed { .. } => true,
+            Self::Sql(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::ConstraintViolation
+            }
+            Self::Sql(_) => false,
+        }
+    }
+}
+
 /// A record key: (collection, id).
 pub(crate) type RecordKey = (String, String);
 
@@ -135,7 +147,11 @@ pub(crate) fn project(
             tx.prepare_cached("ROLLBACK TO project_record")?
                 .execute([])?;
             tx.prepare_cached("RELEASE project_record")?.execute([])?;
-            if mode == Mode::Strict {
+            // Only the record's own fault makes it a rejected record: a
+            // malformed value, or a constraint its values violate. Anything
+            // else (disk full, I/O error) fails the whole apply, so nothing
+            // is half stored and the sender sends it again later.
+            if mode == Mode::Strict || !e.is_record_fault() {
                 return Err(e);
             }
             let reason = e.to_string();
@@ -474,12 +490,18 @@ fn project_inner(
                     )?;
                 }
             }
+            refresh_void(tx, id)?;
             resolve_unique(tx, "invoices", "bill_no", old.as_deref())?;
         }
         "voids" => {
+            let old_invoice: Option<String> = tx
+                .prepare_cached("SELECT invoice_id FROM invoice_voids WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
             clear_record(tx, coll, id)?;
             if let Some((v, _)) = decode::<VoidRecord>(doc, coll, id)? {
-                exec(tx,
+                exec(
+                    tx,
                     "INSERT INTO invoice_voids(id, doc_id, invoice_id, customer_id, amount, user_id,
                          terminal_id, at, reason)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -495,39 +517,10 @@ fn project_inner(
                         v.reason
                     ],
                 )?;
-                for (n, r) in v.restock.iter().enumerate() {
-                    check(r.qty > 0, coll, id, "restock quantity must be positive")?;
-                    movement(
-                        tx,
-                        &Movement {
-                            id: &format!("{id}:{n}"),
-                            product_id: &r.product_id,
-                            branch_id: &v.branch_id,
-                            qty: r.qty,
-                            kind: "void",
-                            ref_kind: "void",
-                            ref_id: id,
-                            customer_id: v.customer_id.as_deref(),
-                            unit_cost: r.unit_cost,
-                            at: v.at,
-                            terminal_id: &v.terminal_id,
-                            user_id: &v.user_id,
-                        },
-                    )?;
-                }
-                if let Some(c) = &v.customer_id {
-                    ledger(
-                        tx,
-                        &format!("void:{id}"),
-                        c,
-                        v.at,
-                        0,
-                        v.amount,
-                        "void",
-                        "void",
-                        id,
-                    )?;
-                }
+                refresh_void(tx, &v.invoice_id)?;
+            }
+            if let Some(inv) = old_invoice {
+                refresh_void(tx, &inv)?;
             }
         }
         "payments" => {
@@ -580,6 +573,10 @@ fn project_inner(
             }
         }
         "returns" => {
+            let old_invoice: Option<String> = tx
+                .prepare_cached("SELECT invoice_id FROM returns WHERE id = ?1")?
+                .query_row([id], |r| r.get(0))
+                .optional()?;
             clear_record(tx, coll, id)?;
             if let Some((r, _)) = decode::<ReturnRecord>(doc, coll, id)? {
                 check(
@@ -645,6 +642,10 @@ fn project_inner(
                         id,
                     )?;
                 }
+                refresh_void(tx, &r.invoice_id)?;
+            }
+            if let Some(inv) = old_invoice {
+                refresh_void(tx, &inv)?;
             }
         }
         "stock" => {
@@ -850,6 +851,85 @@ fn project_inner(
                 reason: "unknown collection".into(),
             });
         }
+    }
+    Ok(())
+}
+
+/// Recomputes what voiding `invoice_id` does, from the invoice, its voids
+/// and its returns as they are now, whatever order they arrived in.
+///
+/// Two terminals may void the same invoice offline, or one may void while
+/// another takes a return. Only the void with the smallest id takes effect
+/// (`effective = 1`), and it puts back on the shelf, and credits the
+/// customer for, only what was not already returned. The other voids stay
+/// visible in `invoice_voids` with `effective = 0`.
+fn refresh_void(tx: &Connection, invoice_id: &str) -> rusqlite::Result<()> {
+    exec(
+        tx,
+        "DELETE FROM stock_movements WHERE ref_kind = 'void'
+           AND ref_id IN (SELECT id FROM invoice_voids WHERE invoice_id = ?1)",
+        [invoice_id],
+    )?;
+    exec(
+        tx,
+        "DELETE FROM ledger_entries WHERE ref_kind = 'void'
+           AND ref_id IN (SELECT id FROM invoice_voids WHERE invoice_id = ?1)",
+        [invoice_id],
+    )?;
+    exec(
+        tx,
+        "UPDATE invoice_voids SET effective = 0 WHERE invoice_id = ?1 AND effective = 1",
+        [invoice_id],
+    )?;
+    let effective: Option<(String, String, String, Millis)> = tx
+        .prepare_cached(
+            "SELECT id, user_id, terminal_id, at FROM invoice_voids WHERE invoice_id = ?1 ORDER BY id LIMIT 1",
+        )?
+        .query_row([invoice_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .optional()?;
+    let Some((void_id, user, terminal, at)) = effective else {
+        return Ok(());
+    };
+    let invoice: Option<(Option<String>, Money, Money)> = tx
+        .prepare_cached("SELECT customer_id, total, returned FROM invoices WHERE id = ?1")?
+        .query_row([invoice_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((customer, total, returned)) = invoice else {
+        // The void arrived before its invoice: it takes effect when the invoice does.
+        return Ok(());
+    };
+    exec(
+        tx,
+        "UPDATE invoice_voids SET effective = 1 WHERE id = ?1",
+        [&void_id],
+    )?;
+    exec(
+        tx,
+        "INSERT INTO stock_movements(id, product_id, branch_id, qty, kind, ref_kind, ref_id, customer_id,
+             unit_cost, at, terminal_id, user_id)
+         SELECT ?2 || ':' || l.line_no, l.product_id, i.branch_id, l.qty - coalesce(r.qty, 0), 'void', 'void',
+                ?2, i.customer_id, l.cost, ?3, ?4, ?5
+         FROM invoice_lines l
+         JOIN invoices i ON i.id = l.invoice_id
+         LEFT JOIN (SELECT rl.invoice_line_no AS line_no, sum(rl.qty) AS qty
+                    FROM returns rt JOIN return_lines rl ON rl.return_id = rt.id
+                    WHERE rt.invoice_id = ?1 GROUP BY rl.invoice_line_no) r ON r.line_no = l.line_no
+         WHERE l.invoice_id = ?1 AND l.kind = 'product' AND l.product_id IS NOT NULL
+           AND l.qty - coalesce(r.qty, 0) > 0",
+        params![invoice_id, void_id, at, terminal, user],
+    )?;
+    if let Some(c) = customer {
+        ledger(
+            tx,
+            &format!("void:{void_id}"),
+            &c,
+            at,
+            0,
+            (total - returned).max(0),
+            "void",
+            "void",
+            &void_id,
+        )?;
     }
     Ok(())
 }

@@ -167,6 +167,7 @@ pub struct Replica {
     me: ReplicaIdentity,
     env: Box<dyn Env>,
     store: DocStore,
+    actor: ActorId,
 }
 
 impl std::fmt::Debug for Replica {
@@ -245,18 +246,45 @@ impl Replica {
                 }
             }
         }
-        let store = DocStore::new(actor_for(&me.replica_id), options.cache_docs);
+        let install: String = match conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'install'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+        {
+            Some(v) => v,
+            None => {
+                let mut b = [0u8; 6];
+                env.fill_random(&mut b);
+                let v: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                conn.execute(
+                    "INSERT INTO settings(key, value) VALUES ('install', ?1)",
+                    [&v],
+                )?;
+                v
+            }
+        };
+        let actor = actor_for(&me.replica_id, &install);
+        let store = DocStore::new(actor.clone(), options.cache_docs);
         Ok(Replica {
             conn,
             me,
             env,
             store,
+            actor,
         })
     }
 
     /// This replica's identity.
     pub fn identity(&self) -> &ReplicaIdentity {
         &self.me
+    }
+
+    /// This installation's automerge actor (see [`document::actor_for`]).
+    pub fn actor(&self) -> &ActorId {
+        &self.actor
     }
 
     /// The connection, for queries. Writing through it bypasses the
@@ -356,7 +384,6 @@ impl Replica {
         let mut report = ApplyReport::default();
         let mut doc = self.store.take(&self.conn, doc_id)?;
         let before = doc.get_heads();
-        let sole = doc_id.sole_writer();
         let genesis_actor = ActorId::from(b"genesis".as_slice());
         let genesis_hash = document::genesis(doc_id).get_heads();
         for (i, bytes) in changes.into_iter().enumerate() {
@@ -386,9 +413,7 @@ impl Replica {
                 }
                 continue;
             }
-            if let Some(w) = &sole
-                && change.actor_id() != w
-            {
+            if !doc_id.may_write(change.actor_id()) {
                 report.rejected.push((
                     i,
                     format!("actor {} may not write {doc_id}", change.actor_id()),

@@ -185,3 +185,29 @@ fn a_received_record_the_projection_refuses_is_kept_visible_not_lost() {
     c.assert_converged();
     c.check_invariants_all().unwrap();
 }
+
+#[test]
+fn a_storage_fault_while_projecting_fails_the_apply_instead_of_rejecting_the_record() {
+    // Not the record's fault (here the table is missing, as it would be on a
+    // damaged file): the apply fails as a whole, nothing is stored, nothing
+    // is listed as rejected, and the same changes apply once it is repaired.
+    let mut c = Cluster::new(2, 1);
+    let (journal, changes) = unseen_sale(&mut c);
+    let before = c.fingerprint(1);
+    let raw = Connection::open(c.path(1)).unwrap();
+    raw.execute_batch("ALTER TABLE invoice_lines RENAME TO invoice_lines_away")
+        .unwrap();
+    let err = c
+        .replica_mut(1)
+        .apply_changes(&journal, changes.clone())
+        .unwrap_err();
+    assert!(err.to_string().contains("invoice_lines"), "{err}");
+    raw.execute_batch("ALTER TABLE invoice_lines_away RENAME TO invoice_lines")
+        .unwrap();
+    c.reopen(1);
+    assert_eq!(c.fingerprint(1), before, "nothing stored, nothing rejected");
+    let report = c.replica_mut(1).apply_changes(&journal, changes).unwrap();
+    assert_eq!(report.stored, 1, "{report:?}");
+    c.assert_converged();
+    c.check_invariants_all().unwrap();
+}

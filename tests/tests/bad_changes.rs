@@ -81,7 +81,7 @@ fn garbage_forgeries_and_wrong_actors_change_nothing() {
     let t2_all = c.replica_mut(1).changes_since(&j2, &[]).unwrap();
     let t2_change = t2_all
         .iter()
-        .find(|b| actor(b) == store_core::document::actor_for("T2"))
+        .find(|b| store_core::document::replica_of_actor(&actor(b)).as_deref() == Some("T2"))
         .unwrap()
         .clone();
     let t1_genesis = t1_all
@@ -170,7 +170,7 @@ fn valid_changes_in_a_batch_with_bad_ones_still_apply() {
         .changes_since(&j1, &[])
         .unwrap()
         .into_iter()
-        .find(|b| actor(b) == store_core::document::actor_for("T1"))
+        .find(|b| store_core::document::replica_of_actor(&actor(b)).as_deref() == Some("T1"))
         .unwrap();
     let t2_genesis = valid
         .iter()
@@ -276,7 +276,7 @@ fn forged_by(c: &mut Cluster, by: usize, f: impl Fn(&mut AutoCommit)) -> Vec<u8>
     let mut doc = AutoCommit::new();
     doc.apply_changes(all.into_iter().map(|b| Change::from_bytes(b).unwrap()))
         .unwrap();
-    doc.set_actor(store_core::document::actor_for(&c.identity(by).replica_id));
+    doc.set_actor(c.replica(by).actor().clone());
     f(&mut doc);
     doc.commit();
     doc.get_last_local_change().unwrap().raw_bytes().to_vec()

@@ -230,3 +230,28 @@ fn bill_numbers_are_unique_across_terminals_and_branches() {
         assert_eq!(all, bills, "T{}", i + 1);
     }
 }
+
+#[test]
+fn a_wiped_terminal_that_writes_before_resyncing_still_converges() {
+    // The new installation has a new actor, so its first change in the
+    // catalog and in its own journal does not collide with the sequence
+    // numbers of the changes its previous installation made.
+    let mut c = Cluster::new(2, 1);
+    let p = stocked(&mut c);
+    assert_eq!(sell(&mut c, 0, &p), "B1-T1-000001");
+    c.sync_all();
+    let old_actor = c.replica(0).actor().clone();
+    c.wipe(0);
+    assert_ne!(c.replica(0).actor(), &old_actor);
+    // Offline again, before any sync: it edits the catalog and receives stock.
+    let washer = c.exec_ok(0, U, &fixtures::product("WASHER-10", 15, 5)).id;
+    c.exec_ok(0, U, &fixtures::receive(&washer, 7000));
+    c.sync_all();
+    c.assert_converged();
+    assert!(
+        c.stats().rejected.is_empty(),
+        "changes refused: {:?}",
+        c.stats().rejected
+    );
+    c.check_invariants_all().unwrap();
+}

@@ -5,6 +5,7 @@
 //! agree on it).
 
 use rusqlite::OptionalExtension;
+use store_core::ReturnLineInput;
 use store_core::{Command, CommandError, OrderStatus};
 use store_tests::{Cluster, fixtures};
 
@@ -493,15 +494,17 @@ fn an_invoice_paid_twice_offline_shows_the_excess_as_credit() {
 }
 
 #[test]
-fn an_invoice_voided_twice_offline_stays_visible_and_consistent() {
-    // Known limitation (reported, not fixed here): each void restocks the
-    // goods and credits the customer, so a double void counts twice. What
-    // the engine does guarantee is checked: every replica agrees, the
-    // accounting invariants hold, and the double void is visible.
+fn an_invoice_voided_twice_offline_takes_effect_once() {
+    // Both terminals void the same credit sale offline. Only one void (the
+    // smallest id) takes effect: the goods come back once, the customer is
+    // credited once, and the second void stays visible as not effective.
     let mut c = Cluster::new(2, 1);
     let p = setup_sales(&mut c);
+    let cust = c
+        .exec_ok(0, U, &fixtures::customer("Omar", None, 100_000))
+        .id;
     c.exec_ok(0, U, &fixtures::receive(&p, 5000));
-    let inv = c.exec_ok(0, U, &fixtures::cash_sale(&p, 1000, 6000)).id;
+    let inv = c.exec_ok(0, U, &fixtures::credit_sale(&cust, &p, 1000)).id;
     c.sync_all();
     for i in 0..2 {
         c.exec_ok(
@@ -516,17 +519,81 @@ fn an_invoice_voided_twice_offline_stays_visible_and_consistent() {
     c.sync_all();
     c.assert_converged();
     c.check_invariants_all().unwrap();
+    let branch = c.branch_of(0).to_string();
     for i in 0..c.len() {
-        let (voids, remaining): (i64, i64) = c
+        let (voids, effective, remaining, balance): (i64, i64, i64, i64) = c
             .conn(i)
             .query_row(
                 "SELECT (SELECT count(*) FROM invoice_voids WHERE invoice_id = ?1),
-                        (SELECT remaining FROM invoices WHERE id = ?1)",
-                [&inv],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                        (SELECT sum(effective) FROM invoice_voids WHERE invoice_id = ?1),
+                        (SELECT remaining FROM invoices WHERE id = ?1),
+                        (SELECT balance FROM customer_balances WHERE customer_id = ?2)",
+                [&inv, &cust],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .unwrap();
-        assert_eq!((voids, remaining), (2, 0));
+        assert_eq!((voids, effective, remaining, balance), (2, 1, 0, 0));
+        assert_eq!(stock(&c, i, &p, &branch), Some(5000), "restocked once");
         c.check_rebuild(i).unwrap();
+    }
+}
+
+#[test]
+fn a_void_racing_a_return_restocks_and_credits_only_the_rest() {
+    // T1 takes back one of three units while T2, offline, voids the whole
+    // invoice. After the merge the goods are all back once and the customer
+    // owes nothing, in whichever order the records arrive.
+    for t1_first in [true, false] {
+        let mut c = Cluster::new(2, 1);
+        let p = setup_sales(&mut c);
+        let cust = c
+            .exec_ok(0, U, &fixtures::customer("Lina", None, 100_000))
+            .id;
+        c.exec_ok(0, U, &fixtures::receive(&p, 5000));
+        let inv = c.exec_ok(0, U, &fixtures::credit_sale(&cust, &p, 3000)).id;
+        c.sync_all();
+        c.exec_ok(
+            0,
+            U,
+            &Command::ReturnItems {
+                invoice_id: inv.clone(),
+                lines: vec![ReturnLineInput {
+                    line_no: 0,
+                    qty: 1000,
+                }],
+                reason: "bent".into(),
+            },
+        );
+        c.exec_ok(
+            1,
+            U,
+            &Command::VoidInvoice {
+                invoice_id: inv.clone(),
+                reason: "cancelled".into(),
+            },
+        );
+        if t1_first {
+            c.sync_pair(0, 1);
+            c.sync_pair(1, 0);
+        } else {
+            c.sync_pair(1, 0);
+            c.sync_pair(0, 1);
+        }
+        c.assert_converged();
+        c.check_invariants_all().unwrap();
+        let branch = c.branch_of(0).to_string();
+        for i in 0..c.len() {
+            assert_eq!(stock(&c, i, &p, &branch), Some(5000));
+            let balance: i64 = c
+                .conn(i)
+                .query_row(
+                    "SELECT balance FROM customer_balances WHERE customer_id = ?1",
+                    [&cust],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(balance, 0);
+            c.check_rebuild(i).unwrap();
+        }
     }
 }

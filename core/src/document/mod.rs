@@ -205,11 +205,12 @@ impl DocId {
         }
     }
 
-    /// The actor allowed to write this document, when only one is.
-    pub fn sole_writer(&self) -> Option<ActorId> {
+    /// Whether `actor` may write this document: a journal only by its own
+    /// terminal (any installation of it), the others by anyone.
+    pub fn may_write(&self, actor: &ActorId) -> bool {
         match self {
-            Self::Journal { terminal, .. } => Some(actor_for(terminal)),
-            _ => None,
+            Self::Journal { terminal, .. } => replica_of_actor(actor).as_deref() == Some(terminal),
+            _ => true,
         }
     }
 }
@@ -225,10 +226,24 @@ impl fmt::Display for DocId {
     }
 }
 
-/// The automerge actor of a replica: the bytes of its id. A journal's owner
-/// can then be checked from the change alone.
-pub fn actor_for(replica_id: &str) -> ActorId {
-    ActorId::from(replica_id.as_bytes())
+/// The automerge actor of one installation of a replica:
+/// `{replica_id}.{install}`, as bytes.
+///
+/// The replica id lets a journal's owner be checked from a change alone. The
+/// installation part is random and made with the database: a terminal whose
+/// database was lost and is set up again gets a new actor, so it never
+/// reuses the sequence numbers of changes it made before (automerge would
+/// refuse them, and the replicas would never converge).
+pub fn actor_for(replica_id: &str, install: &str) -> ActorId {
+    ActorId::from(format!("{replica_id}.{install}").as_bytes())
+}
+
+/// The replica id of an actor made by [`actor_for`].
+pub fn replica_of_actor(actor: &ActorId) -> Option<String> {
+    let bytes = actor.to_bytes();
+    let dot = bytes.iter().position(|b| *b == b'.')?;
+    let id = std::str::from_utf8(&bytes[..dot]).ok()?;
+    is_valid_id(id).then(|| id.to_string())
 }
 
 const GENESIS_ACTOR: &[u8] = b"genesis";

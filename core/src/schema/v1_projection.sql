@@ -266,9 +266,12 @@ CREATE TABLE invoice_voids (
     user_id     TEXT NOT NULL,
     terminal_id TEXT NOT NULL,
     at          INTEGER NOT NULL,
-    reason      TEXT NOT NULL
+    reason      TEXT NOT NULL,
+    -- 1 for the one void of an invoice that takes effect (the smallest id);
+    -- a second void made offline elsewhere stays visible with 0.
+    effective   INTEGER NOT NULL DEFAULT 0 CHECK (effective IN (0,1))
 );
-CREATE INDEX idx_invoice_voids_invoice ON invoice_voids(invoice_id);
+CREATE INDEX idx_invoice_voids_invoice ON invoice_voids(invoice_id, id);
 
 CREATE TABLE payments (
     id          TEXT PRIMARY KEY,
