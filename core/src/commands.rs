@@ -498,6 +498,48 @@ impl<'a> WriteCtx<'a> {
         }
     }
 
+    /// Projects the records touched so far and stores the counters advanced,
+    /// in the caller's transaction, so that the next command of a batch is
+    /// validated against them.
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, coll, id) in self.touched.drain(..) {
+            if seen.insert((i, coll.clone(), id.clone())) {
+                let d = &self.docs[i];
+                crate::projection::project(
+                    self.conn,
+                    &d.doc,
+                    &d.id,
+                    &coll,
+                    &id,
+                    crate::projection::Mode::Strict,
+                )
+                .map_err(|e| CommandError::Storage(e.to_string()))?;
+            }
+        }
+        for (name, value) in self.counters.drain(..) {
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO replica_counters(name, value) VALUES (?1, ?2)
+                     ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+                )?
+                .execute(params![name, value])?;
+        }
+        Ok(())
+    }
+
+    /// Operations written to the open documents and not yet committed.
+    pub(crate) fn pending_ops(&self) -> usize {
+        self.docs.iter().map(|d| d.doc.pending_ops()).sum()
+    }
+
+    /// Forgets what a refused command recorded before it was refused (it
+    /// wrote no document operation: handlers validate before they write).
+    pub(crate) fn forget_refused(&mut self) {
+        self.touched.clear();
+        self.counters.clear();
+    }
+
     pub(crate) fn into_docs(self) -> WrittenDocs {
         (self.docs, self.touched, self.counters)
     }

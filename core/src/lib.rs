@@ -81,7 +81,7 @@ pub use ops::{BackupReport, OpsError};
 #[cfg(not(target_family = "wasm"))]
 pub use replica::SystemEnv;
 pub use replica::{
-    ApplyReport, Env, MAX_CHANGE_BYTES, OpenOptions, Replica, ReplicaIdentity, SeededEnv,
+    ApplyReport, Env, MAX_BATCH, MAX_CHANGE_BYTES, OpenOptions, Replica, ReplicaIdentity, SeededEnv,
 };
 
 /// Re-exported so callers can name actors and change hashes without depending on automerge.

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use automerge::{ActorId, Change, ChangeHash};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::{self, Command, Outcome, WriteCtx};
@@ -15,6 +15,10 @@ use crate::schema;
 /// Largest change accepted from another replica, in bytes. A checkout is a
 /// few kilobytes; anything near this is an attack or a bug.
 pub const MAX_CHANGE_BYTES: usize = 1 << 20;
+
+/// Most commands in one [`Replica::execute_batch`]: bounds the size of one
+/// change (see [`MAX_CHANGE_BYTES`]) and of one transaction.
+pub const MAX_BATCH: usize = 500;
 
 /// Who a replica is. The server registers terminals and hands this out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,6 +300,38 @@ impl Replica {
     /// Validates and executes one command as `user`. On error nothing was
     /// written: not to SQLite, not to any document.
     pub fn execute(&mut self, user: &str, cmd: &Command) -> Result<Outcome, CommandError> {
+        let mut results = self.run_commands(user, std::slice::from_ref(cmd))?;
+        results.pop().expect("one result per command")
+    }
+
+    /// Executes many commands as one unit of storage: one SQLite
+    /// transaction, one automerge change per document touched. For bulk
+    /// work (imports, the data generator, a day of sales replayed), where a
+    /// durable commit per command would dominate.
+    ///
+    /// Each command is validated against the projection as the commands
+    /// before it in the batch left it, and gets its own result: a refused
+    /// command writes nothing and the others still apply. The call fails as
+    /// a whole (nothing written) only on a storage error.
+    pub fn execute_batch(
+        &mut self,
+        user: &str,
+        cmds: &[Command],
+    ) -> Result<Vec<Result<Outcome, CommandError>>, CommandError> {
+        if cmds.len() > MAX_BATCH {
+            return Err(CommandError::invalid(
+                "commands",
+                format!("more than {MAX_BATCH} commands in one batch"),
+            ));
+        }
+        self.run_commands(user, cmds)
+    }
+
+    fn run_commands(
+        &mut self,
+        user: &str,
+        cmds: &[Command],
+    ) -> Result<Vec<Result<Outcome, CommandError>>, CommandError> {
         if user.is_empty() || user.len() > 64 || user.chars().any(char::is_control) {
             return Err(CommandError::invalid(
                 "user",
@@ -305,48 +341,52 @@ impl Replica {
         let now = self.env.now_ms();
         let env = &mut self.env;
         let mut random = |buf: &mut [u8]| env.fill_random(buf);
-        let mut ctx = WriteCtx::new(
-            &self.conn,
-            &mut self.store,
-            &self.me,
-            &mut random,
-            user,
-            now,
-        );
-        let outcome = match commands::run(&mut ctx, cmd) {
-            Ok(o) => o,
-            Err(e) => {
-                ctx.discard();
-                return Err(e);
-            }
-        };
-        let (mut docs, touched, counters) = ctx.into_docs();
-        let message = serde_json::json!({"user": user, "cmd": cmd.name()}).to_string();
-        for d in &mut docs {
-            d.doc.commit_with(
-                automerge::transaction::CommitOptions::default()
-                    .with_message(message.clone())
-                    .with_time(now / 1000),
-            );
-        }
-        let result = (|| -> Result<(), CommandError> {
-            let tx = self.conn.transaction()?;
-            for d in &mut docs {
-                document::persist(&tx, &d.id, &mut d.doc, &d.before, true, now)?;
-            }
-            let mut seen = std::collections::BTreeSet::new();
-            for (i, coll, id) in &touched {
-                if seen.insert((*i, coll.as_str(), id.as_str())) {
-                    projection::project(&tx, &docs[*i].doc, &docs[*i].id, coll, id, Mode::Strict)
-                        .map_err(|e| CommandError::Storage(e.to_string()))?;
+        // Validation reads inside the write transaction: a batch's later
+        // commands see what its earlier ones did, and nothing else can write
+        // in between.
+        let tx = self.conn.transaction()?;
+        let mut ctx = WriteCtx::new(&tx, &mut self.store, &self.me, &mut random, user, now);
+        let mut results = Vec::with_capacity(cmds.len());
+        let mut names: std::collections::BTreeMap<&str, usize> = Default::default();
+        for cmd in cmds {
+            let ops_before = ctx.pending_ops();
+            match commands::run(&mut ctx, cmd).and_then(|o| ctx.flush().map(|()| o)) {
+                Ok(o) => {
+                    *names.entry(cmd.name()).or_default() += 1;
+                    results.push(Ok(o));
+                }
+                Err(e) => {
+                    if ctx.pending_ops() != ops_before || matches!(e, CommandError::Storage(_)) {
+                        // Written, then failed: a batch cannot be partly undone.
+                        ctx.discard();
+                        return Err(e);
+                    }
+                    ctx.forget_refused();
+                    results.push(Err(e));
                 }
             }
-            for (name, value) in &counters {
-                tx.execute(
-                    "INSERT INTO replica_counters(name, value) VALUES (?1, ?2)
-                     ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
-                    params![name, value],
-                )?;
+        }
+        if names.is_empty() {
+            ctx.discard();
+            return Ok(results);
+        }
+        let (mut docs, _, _) = ctx.into_docs();
+        let message = if cmds.len() == 1 {
+            serde_json::json!({"user": user, "cmd": cmds[0].name()})
+        } else {
+            serde_json::json!({"user": user, "cmd": "batch", "commands": names})
+        }
+        .to_string();
+        let result = (|| -> Result<(), CommandError> {
+            for d in &mut docs {
+                let committed = d.doc.commit_with(
+                    automerge::transaction::CommitOptions::default()
+                        .with_message(message.clone())
+                        .with_time(now / 1000),
+                );
+                if committed.is_some() {
+                    document::persist(&tx, &d.id, &mut d.doc, &d.before, true, now)?;
+                }
             }
             tx.commit()?;
             Ok(())
@@ -356,7 +396,7 @@ impl Replica {
                 for d in docs {
                     self.store.put_back(d.id, d.doc);
                 }
-                Ok(outcome)
+                Ok(results)
             }
             Err(e) => {
                 // The documents in memory hold a change SQLite did not store:
