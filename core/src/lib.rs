@@ -55,6 +55,7 @@
 //! - [`commands`](crate::Command): validation and the write path.
 //! - [`query`]: reads and reports over the projection.
 //! - [`schema`]: versioned migrations.
+//! - [`sync`]: the sync protocol's frames and decisions (no I/O).
 //! - [`generate`]: the seeded dataset generator (demo data, tests, benchmarks).
 //! - `ops`: integrity check, verified online backup, optimize.
 
@@ -70,6 +71,7 @@ mod projection;
 pub mod query;
 mod replica;
 pub mod schema;
+pub mod sync;
 
 pub use commands::{
     Command, MAX_LINES, Outcome, ReturnLineInput, SaleLine, StockLineInput, Tender,

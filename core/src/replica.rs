@@ -169,7 +169,7 @@ pub struct ApplyReport {
 pub struct Replica {
     conn: Connection,
     me: ReplicaIdentity,
-    env: Box<dyn Env>,
+    env: Box<dyn Env + Send>,
     store: DocStore,
     actor: ActorId,
 }
@@ -187,7 +187,7 @@ impl Replica {
     pub fn open(
         path: impl AsRef<Path>,
         me: ReplicaIdentity,
-        env: Box<dyn Env>,
+        env: Box<dyn Env + Send>,
         options: &OpenOptions,
     ) -> Result<Replica, OpenError> {
         let conn = Connection::open(path)?;
@@ -199,7 +199,7 @@ impl Replica {
     pub fn with_connection(
         mut conn: Connection,
         me: ReplicaIdentity,
-        mut env: Box<dyn Env>,
+        mut env: Box<dyn Env + Send>,
         options: &OpenOptions,
     ) -> Result<Replica, OpenError> {
         me.validate()?;
@@ -540,6 +540,25 @@ impl Replica {
             .query_row([doc_id.to_string()], |_| Ok(()))
             .optional()?
             .is_some())
+    }
+
+    /// The hashes among `hashes` that this replica holds in `doc`.
+    pub fn known_heads(
+        &mut self,
+        doc_id: &DocId,
+        hashes: &[ChangeHash],
+    ) -> Result<Vec<ChangeHash>, ApplyError> {
+        if hashes.is_empty() || !self.has_doc(doc_id)? {
+            return Ok(Vec::new());
+        }
+        let mut doc = self.store.take(&self.conn, doc_id)?;
+        let known = hashes
+            .iter()
+            .copied()
+            .filter(|h| doc.get_change_by_hash(h).is_some())
+            .collect();
+        self.store.put_back(doc_id.clone(), doc);
+        Ok(known)
     }
 
     /// The changes of a document that are not ancestors of `have` (all of

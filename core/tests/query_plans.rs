@@ -3,9 +3,7 @@
 //! `EXPLAIN QUERY PLAN` after `ANALYZE`), the check fails when an index is
 //! dropped, and the results agree with independent computations.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::rc::Rc;
 
 use rusqlite::Connection;
 use store_core::domain::{day_of, gross, tax_on};
@@ -49,9 +47,26 @@ const T0: i64 = 1_780_000_000_000;
 
 // ------------------------------------------------------------------ environment
 
+/// A clock the test moves while the replica (which needs a `Send`
+/// environment) reads it.
+#[derive(Clone)]
+struct Clock(std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Clock {
+    fn new(t: i64) -> Self {
+        Clock(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(t)))
+    }
+    fn get(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+    fn set(&self, t: i64) {
+        self.0.store(t, std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
 /// A seeded environment whose clock the test can move.
 struct TestEnv {
-    clock: Rc<Cell<i64>>,
+    clock: Clock,
     rng: SeededEnv,
 }
 
@@ -66,8 +81,8 @@ impl Env for TestEnv {
     }
 }
 
-fn open(dir: &std::path::Path, id: &str, seed: u64) -> (Replica, Rc<Cell<i64>>) {
-    let clock = Rc::new(Cell::new(T0));
+fn open(dir: &std::path::Path, id: &str, seed: u64) -> (Replica, Clock) {
+    let clock = Clock::new(T0);
     let me = ReplicaIdentity {
         replica_id: id.into(),
         branch_id: "B1".into(),

@@ -1,22 +1,24 @@
-//! The store engine's server binary.
-//!
-//! `demo` creates (on first start) a store database under the data directory
-//! with generated data and prints the back-office reports from it. The sync
-//! endpoint and the back-office HTTP API come with the sync-server issue.
+//! The store engine's server binary: `serve` (the default) runs the sync
+//! endpoint and the back office; the other subcommands administer the
+//! database.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use store_core::generate::{DatasetSize, generate_file};
+use rusqlite::{Connection, OpenFlags};
 use store_core::query::{Period, Queries, TopBy};
-use store_core::{OpenOptions, Replica, ReplicaIdentity, SystemEnv};
-use tracing::info;
+use store_core::{Env, SystemEnv};
+use sync_server::{Config, Limits};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Offline-first store engine: server and back office")]
+#[command(
+    version,
+    about = "Offline-first store engine: sync server and back office"
+)]
 struct Cli {
-    /// Directory holding the server's database and backups.
+    /// Directory holding the server's database (server.sqlite).
     #[arg(long, env = "STORE_DATA_DIR", default_value = "data", global = true)]
     data_dir: PathBuf,
     /// Log filter (error, warn, info, debug, trace, or a tracing directive).
@@ -28,25 +30,44 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Create the store with generated demo data when new, then print the
-    /// back-office reports (the default).
-    Demo {
-        /// Seed of the generated data (same seed, same store).
+    /// Run the server (the default). A new database gets demo data.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "STORE_BIND", default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// Token for the admin endpoints (register terminals, branches).
+        #[arg(long, env = "STORE_ADMIN_TOKEN")]
+        admin_token: Option<String>,
+        /// Do not create demo data in a new database.
+        #[arg(long)]
+        no_demo: bool,
+        /// Seed of the demo data.
         #[arg(long, default_value_t = 2026)]
         seed: u64,
-        /// Branch whose reports are printed.
+        /// Frames a terminal may send per second.
+        #[arg(long, env = "STORE_RATE", default_value_t = 50)]
+        rate: u32,
+    },
+    /// Register a terminal for a branch and print its identity and token.
+    RegisterTerminal {
+        /// Branch id.
+        #[arg(long)]
+        branch: String,
+        /// Terminal code (default: the branch's next free T<n>).
+        #[arg(long)]
+        code: Option<String>,
+    },
+    /// Revoke a terminal's token.
+    RevokeTerminal {
+        /// Terminal id.
+        id: String,
+    },
+    /// Print the back-office reports of a branch.
+    Report {
+        /// Branch code.
         #[arg(long, default_value = "B1")]
         branch: String,
     },
-}
-
-fn identity(branch: &str) -> ReplicaIdentity {
-    ReplicaIdentity {
-        replica_id: "server".into(),
-        branch_id: branch.into(),
-        branch_code: branch.into(),
-        terminal_code: "HQ".into(),
-    }
 }
 
 fn money(v: i64) -> String {
@@ -69,46 +90,21 @@ fn qty(v: i64) -> String {
     format!("{sign}{}.{:03}", v / 1000, v % 1000)
 }
 
-fn demo(
-    data_dir: &std::path::Path,
-    seed: u64,
-    branch: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(data_dir)?;
-    let path = data_dir.join("store.sqlite");
-    let now = {
-        use store_core::Env;
-        SystemEnv.now_ms()
-    };
-    if !path.exists() {
-        info!(path = %path.display(), seed, "new database: generating the demo store");
-        let started = std::time::Instant::now();
-        let report = generate_file(&path, identity(branch), &DatasetSize::DEMO, seed, now)?;
-        info!(
-            commands = report.commands,
-            invoices = report.invoices,
-            service_orders = report.service_orders,
-            secs = started.elapsed().as_secs_f64(),
-            "demo store generated"
-        );
-    }
-    let replica = Replica::open(
-        &path,
-        identity(branch),
-        Box::new(SystemEnv),
-        &OpenOptions::default(),
-    )?;
-    replica.integrity_check()?;
-    let q = Queries::new(replica.connection());
-    let (first_day, last_day): (String, String) = replica.connection().query_row(
+fn report(conn: &Connection, code: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let branch: String = conn
+        .query_row("SELECT id FROM branches WHERE code = ?1", [code], |r| {
+            r.get(0)
+        })
+        .map_err(|_| format!("no branch with code {code}"))?;
+    let branch = branch.as_str();
+    let now = SystemEnv.now_ms();
+    let q = Queries::new(conn);
+    let (first_day, last_day): (String, String) = conn.query_row(
         "SELECT coalesce(min(day), ''), coalesce(max(day), '') FROM invoices",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    println!(
-        "Store {} — sales from {first_day} to {last_day}\n",
-        path.display()
-    );
+    println!("Branch {code} — sales from {first_day} to {last_day}\n");
 
     println!("Monthly sales by branch");
     let report = q.sales_report(Period::Month, &first_day, &last_day)?;
@@ -185,7 +181,7 @@ fn demo(
     let v = q.stock_valuation(branch)?;
     println!("\nStock valuation at {branch}: {}", money(v.total));
 
-    let schedule_day: String = replica.connection().query_row(
+    let schedule_day: String = conn.query_row(
         "SELECT coalesce(max(scheduled_date), '') FROM service_orders WHERE branch_id = ?1",
         [branch],
         |r| r.get(0),
@@ -219,19 +215,89 @@ fn demo(
     Ok(())
 }
 
+async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let db = cli.data_dir.join("server.sqlite");
+    match cli.command.unwrap_or(Cmd::Serve {
+        bind: "127.0.0.1:8080".parse().expect("valid address"),
+        admin_token: std::env::var("STORE_ADMIN_TOKEN").ok(),
+        no_demo: false,
+        seed: 2026,
+        rate: 50,
+    }) {
+        Cmd::Serve {
+            bind,
+            admin_token,
+            no_demo,
+            seed,
+            rate,
+        } => {
+            let new = !db.exists();
+            let running = sync_server::serve(Config {
+                bind,
+                data_dir: cli.data_dir.clone(),
+                admin_token,
+                limits: Limits {
+                    frames_per_sec: rate,
+                    ..Limits::default()
+                },
+            })
+            .await?;
+            if new && !no_demo {
+                tracing::info!("new database: creating demo data");
+                sync_server::demo::seed(&running.state.store, &cli.data_dir, seed).await?;
+                tracing::info!(
+                    file = %cli.data_dir.join("demo-terminal.json").display(),
+                    "demo terminal registered"
+                );
+            }
+            println!("store server listening on http://{}", running.addr);
+            println!("  health:  http://{}/health", running.addr);
+            println!("  metrics: http://{}/metrics", running.addr);
+            println!("  sync:    ws://{}/sync", running.addr);
+            tokio::select! {
+                r = running.wait() => r?,
+                _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),
+            }
+        }
+        Cmd::RegisterTerminal { branch, code } => {
+            let store = sync_server::store::Store::open(&db)?;
+            let reg = store
+                .write(move |r| {
+                    sync_server::terminals::register(
+                        r.connection(),
+                        &branch,
+                        code.as_deref(),
+                        SystemEnv.now_ms(),
+                    )
+                })
+                .await??;
+            println!("{}", serde_json::to_string_pretty(&reg)?);
+        }
+        Cmd::RevokeTerminal { id } => {
+            let store = sync_server::store::Store::open(&db)?;
+            store
+                .write(move |r| {
+                    sync_server::terminals::revoke(r.connection(), &id, SystemEnv.now_ms())
+                })
+                .await??;
+            println!("revoked");
+        }
+        Cmd::Report { branch } => {
+            let conn = Connection::open_with_flags(&db, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+            report(&conn, &branch).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&cli.log))
         .with_writer(std::io::stderr)
         .init();
-    let result = match cli.command.unwrap_or(Cmd::Demo {
-        seed: 2026,
-        branch: "B1".into(),
-    }) {
-        Cmd::Demo { seed, branch } => demo(&cli.data_dir, seed, &branch),
-    };
-    match result {
+    let runtime = tokio::runtime::Runtime::new().expect("start the async runtime");
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -49,11 +49,10 @@
 
 #![warn(missing_docs)]
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
@@ -122,14 +121,14 @@ impl DetRng {
 /// move a replica's clock and keep the random stream going across restarts
 /// (a reopened replica must not draw the same record ids again).
 #[derive(Clone)]
-struct SharedEnv(Rc<RefCell<SeededEnv>>);
+struct SharedEnv(Arc<Mutex<SeededEnv>>);
 
 impl Env for SharedEnv {
     fn now_ms(&mut self) -> i64 {
-        self.0.borrow_mut().now_ms()
+        self.0.lock().expect("clock").now_ms()
     }
     fn fill_random(&mut self, buf: &mut [u8]) {
-        self.0.borrow_mut().fill_random(buf)
+        self.0.lock().expect("clock").fill_random(buf)
     }
 }
 
@@ -240,7 +239,7 @@ struct Node {
     replica: Option<Replica>,
     identity: ReplicaIdentity,
     path: PathBuf,
-    env: Rc<RefCell<SeededEnv>>,
+    env: Arc<Mutex<SeededEnv>>,
 }
 
 impl Node {
@@ -353,7 +352,7 @@ impl Cluster {
                 branch_code: branch_codes[b].clone(),
                 terminal_code: format!("T{}", i + 1),
             };
-            let env = Rc::new(RefCell::new(SeededEnv::new(
+            let env = Arc::new(Mutex::new(SeededEnv::new(
                 config
                     .seed
                     .wrapping_mul(0x1000_0000_01b3)
@@ -462,14 +461,14 @@ impl Cluster {
 
     /// Replica `i`'s clock (the last time it read).
     pub fn clock(&self, i: usize) -> i64 {
-        self.nodes[i].env.borrow().now
+        self.nodes[i].env.lock().expect("clock").now
     }
 
     /// Moves replica `i`'s clock forward by `ms` (a day offline, a month
     /// boundary...).
     pub fn advance_clock(&mut self, i: usize, ms: i64) {
         assert!(ms >= 0, "clocks do not go back");
-        self.nodes[i].env.borrow_mut().now += ms;
+        self.nodes[i].env.lock().expect("clock").now += ms;
     }
 
     // -------------------------------------------------------------- commands

@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("v2_operations.sql"),
         down: include_str!("v2_operations_down.sql"),
     },
+    Migration {
+        name: "sync",
+        up: include_str!("v3_sync.sql"),
+        down: include_str!("v3_sync_down.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.

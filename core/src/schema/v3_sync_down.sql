@@ -1,0 +1,2 @@
+DROP TABLE terminals;
+DROP TABLE sync_state;
