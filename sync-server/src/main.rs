@@ -215,6 +215,27 @@ fn report(conn: &Connection, code: &str) -> Result<(), Box<dyn std::error::Error
     Ok(())
 }
 
+/// The admin token kept in `data/admin-token`, created (random, readable by
+/// the owner only) on first start when none is configured.
+fn admin_token_file(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join("admin-token");
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        return Ok(t.trim().to_string());
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut b = [0u8; 24];
+    SystemEnv.fill_random(&mut b);
+    let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    std::fs::write(&path, &token)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    tracing::info!(file = %path.display(), "admin token created");
+    Ok(token)
+}
+
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let db = cli.data_dir.join("server.sqlite");
     match cli.command.unwrap_or(Cmd::Serve {
@@ -232,6 +253,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             rate,
         } => {
             let new = !db.exists();
+            let admin_token = match admin_token {
+                Some(t) => t,
+                None => admin_token_file(&cli.data_dir)?,
+            };
+            let admin_token = Some(admin_token);
             let running = sync_server::serve(Config {
                 bind,
                 data_dir: cli.data_dir.clone(),
@@ -254,6 +280,10 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             println!("  health:  http://{}/health", running.addr);
             println!("  metrics: http://{}/metrics", running.addr);
             println!("  sync:    ws://{}/sync", running.addr);
+            println!(
+                "  back office and admin API: Authorization: Bearer <token> (see {} unless --admin-token is given)",
+                cli.data_dir.join("admin-token").display()
+            );
             tokio::select! {
                 r = running.wait() => r?,
                 _ = tokio::signal::ctrl_c() => tracing::info!("shutting down"),

@@ -10,6 +10,12 @@ use prometheus_client::registry::Registry;
 /// Label set with a terminal id.
 pub type TerminalLabel = Vec<(&'static str, String)>;
 
+/// Label set: (label name, value) pairs.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// A family of latency histograms with the server's buckets.
+pub type LatencyFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
 /// Every metric the server exports.
 pub struct Metrics {
     registry: Registry,
@@ -27,7 +33,7 @@ pub struct Metrics {
     /// Seconds to merge one `Changes` frame (apply + durable commit).
     pub merge_seconds: Histogram,
     /// HTTP request latency in seconds, by route.
-    pub http_seconds: Family<Vec<(&'static str, String)>, Histogram, fn() -> Histogram>,
+    pub http_seconds: LatencyFamily,
     /// Documents in the server's in-memory cache: hits and misses.
     pub doc_cache: Family<Vec<(&'static str, String)>, Gauge>,
     /// Jobs waiting for the store's writer.
@@ -83,8 +89,7 @@ impl Default for Metrics {
             "Time to merge one Changes frame durably",
             merge_seconds.clone(),
         );
-        let http_seconds: Family<Vec<(&'static str, String)>, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(latency);
+        let http_seconds: LatencyFamily = Family::new_with_constructor(latency);
         registry.register(
             "http_seconds",
             "HTTP request latency by route",

@@ -190,8 +190,8 @@ async fn terminals_of_two_branches_converge_through_the_server_in_any_order() {
     }
     // Offline work everywhere, including a customer and a price edit.
     for round in 0..3 {
-        for i in 0..3 {
-            t[i].execute("u", &cash_sale(&p, 1000, 500)).unwrap();
+        for terminal in t.iter_mut() {
+            terminal.execute("u", &cash_sale(&p, 1000, 500)).unwrap();
         }
         t[1].execute(
             "u",
@@ -243,9 +243,9 @@ async fn terminals_of_two_branches_converge_through_the_server_in_any_order() {
         t[0].projection_dump().unwrap(),
         t[1].projection_dump().unwrap()
     );
-    for i in 0..3 {
-        for doc in t[i].doc_ids().unwrap() {
-            let mine = t[i].heads(&doc).unwrap();
+    for (i, terminal) in t.iter_mut().enumerate() {
+        for doc in terminal.doc_ids().unwrap() {
+            let mine = terminal.heads(&doc).unwrap();
             let mut theirs = server_heads(&running, doc.clone()).await;
             let mut mine_sorted = mine.clone();
             mine_sorted.sort();

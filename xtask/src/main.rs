@@ -122,7 +122,9 @@ fn start(args: &[String]) -> Result<(), String> {
     ensure_apt("cc", &["build-essential"])?;
     let mut c = cargo();
     c.args(["run", "--release", "--package", "sync-server", "--"]);
-    c.args(args);
+    // `cargo xtask run -- serve --help`: the `--` separated cargo's options
+    // from ours; the server must not see it.
+    c.args(args.strip_prefix(&["--".to_string()]).unwrap_or(args));
     run("sync-server", c)
 }
 

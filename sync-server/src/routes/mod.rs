@@ -1,6 +1,7 @@
 //! HTTP routes.
 
 pub mod admin;
+pub mod backoffice;
 pub mod error;
 pub mod sync;
 
@@ -21,6 +22,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .route("/sync", get(sync::upgrade))
         .merge(admin::router())
+        .merge(backoffice::router())
         .layer(middleware::from_fn_with_state(state.clone(), timed))
         .with_state(state)
 }

@@ -75,6 +75,10 @@ pub async fn execute_and_publish(
     Ok(outcome)
 }
 
+/// What merging one frame gives: the report, the heads after, and the
+/// changes now stored (to publish).
+type Merged = (ApplyReport, Vec<ChangeHash>, Vec<Vec<u8>>);
+
 /// Why a connection ends.
 struct Close(ErrorCode, String);
 
@@ -379,31 +383,26 @@ impl Conn {
         let apply_doc = doc.clone();
         let result = state
             .store
-            .write(
-                move |r| -> Result<
-                    (ApplyReport, Vec<ChangeHash>, Vec<Vec<u8>>),
-                    store_core::ApplyError,
-                > {
-                    let hashes: Vec<Option<ChangeHash>> = accepted
-                        .iter()
-                        .map(|b| Change::from_bytes(b.clone()).ok().map(|c| c.hash()))
-                        .collect();
-                    let report = r.apply_changes(&apply_doc, accepted.clone())?;
-                    let heads = r.heads(&apply_doc)?;
-                    // Publish only what is now stored here (not refused, not waiting).
-                    let known = r.known_heads(
-                        &apply_doc,
-                        &hashes.iter().flatten().copied().collect::<Vec<_>>(),
-                    )?;
-                    let stored: Vec<Vec<u8>> = accepted
-                        .into_iter()
-                        .zip(hashes)
-                        .filter(|(_, h)| h.is_some_and(|h| known.contains(&h)))
-                        .map(|(b, _)| b)
-                        .collect();
-                    Ok((report, heads, stored))
-                },
-            )
+            .write(move |r| -> Result<Merged, store_core::ApplyError> {
+                let hashes: Vec<Option<ChangeHash>> = accepted
+                    .iter()
+                    .map(|b| Change::from_bytes(b.clone()).ok().map(|c| c.hash()))
+                    .collect();
+                let report = r.apply_changes(&apply_doc, accepted.clone())?;
+                let heads = r.heads(&apply_doc)?;
+                // Publish only what is now stored here (not refused, not waiting).
+                let known = r.known_heads(
+                    &apply_doc,
+                    &hashes.iter().flatten().copied().collect::<Vec<_>>(),
+                )?;
+                let stored: Vec<Vec<u8>> = accepted
+                    .into_iter()
+                    .zip(hashes)
+                    .filter(|(_, h)| h.is_some_and(|h| known.contains(&h)))
+                    .map(|(b, _)| b)
+                    .collect();
+                Ok((report, heads, stored))
+            })
             .await
             .map_err(|_| Close(ErrorCode::Internal, "store stopped".into()))?;
         let (mut report, heads, stored) =
