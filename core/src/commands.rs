@@ -2283,6 +2283,24 @@ fn stock(
         lines: out,
     };
     let journal = ctx.journal();
+    if let (StockRecordKind::Transfer, Some(to)) = (kind, &rec.to_branch) {
+        // The receiving branch's terminals do not read this journal: the
+        // incoming side goes where they do.
+        let incoming = TransferInRecord {
+            from_branch: rec.branch_id.clone(),
+            to_branch: to.clone(),
+            terminal_id: rec.terminal_id.clone(),
+            user_id: rec.user_id.clone(),
+            at: rec.at,
+            note: rec.note.clone(),
+            lines: rec.lines.clone(),
+        };
+        let inbound = DocId::Inbound {
+            branch: to.clone(),
+            month: month_of(ctx.now),
+        };
+        ctx.insert(&inbound, "transfers", &id, &incoming)?;
+    }
     ctx.insert(&journal, "stock", &id, &rec)?;
     Ok(Outcome {
         id,

@@ -514,6 +514,27 @@ pub struct StockRecord {
     pub lines: Vec<StockLine>,
 }
 
+/// The incoming side of a transfer, in the receiving branch's inbound
+/// document (the outgoing side is the [`StockRecord`] of the same id in the
+/// sender's journal).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransferInRecord {
+    /// Sending branch.
+    pub from_branch: String,
+    /// Receiving branch.
+    pub to_branch: String,
+    /// Sending terminal.
+    pub terminal_id: String,
+    /// User.
+    pub user_id: String,
+    /// When sent.
+    pub at: Millis,
+    /// Note.
+    pub note: String,
+    /// Lines (positive quantities).
+    pub lines: Vec<StockLine>,
+}
+
 /// A cashier shift on one terminal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShiftRecord {

@@ -690,24 +690,50 @@ fn project_inner(
                         StockRecordKind::Adjustment => movement(tx, &m)?,
                         StockRecordKind::Transfer => {
                             check(l.qty > 0, coll, id, "transfer quantity must be positive")?;
-                            let Some(to) = &s.to_branch else {
-                                return Err(ProjectError::Malformed {
-                                    collection: coll.into(),
-                                    id: id.into(),
-                                    reason: "transfer without destination".into(),
-                                });
-                            };
+                            check(
+                                s.to_branch.is_some(),
+                                coll,
+                                id,
+                                "transfer without destination",
+                            )?;
+                            // The incoming side is the `transfers` record of the
+                            // same id in the receiving branch's inbound document.
                             m.qty = -l.qty;
                             m.kind = "transfer_out";
                             movement(tx, &m)?;
-                            let in_id = format!("{id}:{n}:in");
-                            m.id = &in_id;
-                            m.qty = l.qty;
-                            m.kind = "transfer_in";
-                            m.branch_id = to;
-                            movement(tx, &m)?;
                         }
                     }
+                }
+            }
+        }
+        "transfers" => {
+            clear_record(tx, coll, id)?;
+            if let Some((t, _)) = decode::<TransferInRecord>(doc, coll, id)? {
+                check(
+                    doc_id.branch() == Some(t.to_branch.as_str()),
+                    coll,
+                    id,
+                    "transfer filed under another branch",
+                )?;
+                for (n, l) in t.lines.iter().enumerate() {
+                    check(l.qty > 0, coll, id, "transfer quantity must be positive")?;
+                    movement(
+                        tx,
+                        &Movement {
+                            id: &format!("{id}:{n}:in"),
+                            product_id: &l.product_id,
+                            branch_id: &t.to_branch,
+                            qty: l.qty,
+                            kind: "transfer_in",
+                            ref_kind: "transfer",
+                            ref_id: id,
+                            customer_id: None,
+                            unit_cost: l.unit_cost,
+                            at: t.at,
+                            terminal_id: &t.terminal_id,
+                            user_id: &t.user_id,
+                        },
+                    )?;
                 }
             }
         }
@@ -974,6 +1000,13 @@ fn clear_record(tx: &Connection, coll: &str, id: &str) -> rusqlite::Result<()> {
         "payments" => ("payments", "payment"),
         "returns" => ("returns", "return"),
         "stock" => ("stock_records", "stock"),
+        "transfers" => {
+            tx.prepare_cached(
+                "DELETE FROM stock_movements WHERE ref_kind = 'transfer' AND ref_id = ?1",
+            )?
+            .execute([id])?;
+            return Ok(());
+        }
         "shifts" => ("shifts", ""),
         "orders" => ("service_orders", "order"),
         "products" => ("products", ""),

@@ -511,3 +511,95 @@ async fn bad_input_is_refused_with_a_close_code_and_changes_nothing() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn goods_transferred_to_another_branch_reach_its_terminals() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), Limits::default()).await;
+    let addr = running.addr;
+    let b1 = branch(addr, "B1").await;
+    let b2 = branch(addr, "B2").await;
+    let (r1, r2) = (register(addr, &b1).await, register(addr, &b2).await);
+    let (mut t1, mut t2) = (terminal(dir.path(), &r1, 1), terminal(dir.path(), &r2, 2));
+    // The branches exist in the catalogue each terminal receives.
+    sync_once(&mut t1, &url(addr), &r1.token).await.unwrap();
+    t1.execute(
+        "u",
+        &Command::SetPaymentChannel {
+            code: "cash".into(),
+            name: "Cash".into(),
+            is_cash: true,
+            active: true,
+        },
+    )
+    .unwrap();
+    let p = t1
+        .execute(
+            "u",
+            &Command::CreateProduct {
+                sku: "BEAM".into(),
+                barcode: None,
+                name: "Beam".into(),
+                category: "beam".into(),
+                grade: None,
+                unit: "piece".into(),
+                price: 9000,
+                cost: 7000,
+                min_stock: 0,
+            },
+        )
+        .unwrap()
+        .id;
+    t1.execute(
+        "u",
+        &Command::ReceiveStock {
+            lines: vec![StockLineInput {
+                product_id: p.clone(),
+                qty: 10_000,
+                unit_cost: None,
+            }],
+            note: String::new(),
+        },
+    )
+    .unwrap();
+    t1.execute(
+        "u",
+        &Command::TransferStock {
+            to_branch: b2.clone(),
+            lines: vec![StockLineInput {
+                product_id: p.clone(),
+                qty: 4000,
+                unit_cost: None,
+            }],
+            note: "weekly".into(),
+            allow_negative_stock: false,
+        },
+    )
+    .unwrap();
+    sync_once(&mut t1, &url(addr), &r1.token).await.unwrap();
+    sync_once(&mut t2, &url(addr), &r2.token).await.unwrap();
+    let stock = |r: &Replica, b: &str| {
+        query::Queries::new(r.connection())
+            .stock_on_hand(&p, b)
+            .unwrap()
+    };
+    assert_eq!(stock(&t1, &b1), 6000);
+    assert_eq!(stock(&t2, &b2), 4000, "the receiving branch sees the goods");
+    assert!(t2.doc_ids().unwrap().iter().all(
+        |d| !matches!(d, DocId::Journal { terminal, .. } if *terminal == r1.identity.replica_id)
+    ));
+    // B2 sells from them.
+    t2.execute("u", &cash_sale(&p, 1000, 9000)).unwrap();
+    sync_once(&mut t2, &url(addr), &r2.token).await.unwrap();
+    let (p2, b1c, b2c) = (p.clone(), b1.clone(), b2.clone());
+    let (s1, s2) = running
+        .state
+        .store
+        .read(move |c| {
+            let q = query::Queries::new(c);
+            Ok((q.stock_on_hand(&p2, &b1c)?, q.stock_on_hand(&p2, &b2c)?))
+        })
+        .await
+        .unwrap();
+    assert_eq!((s1, s2), (6000, 3000));
+}

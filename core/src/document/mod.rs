@@ -13,6 +13,7 @@
 //! | `customers/{shard}` (16 shards by id) | customers and their vehicles | any replica |
 //! | `journal/{terminal}/{YYYYMM}` | invoices, voids, payments, returns, stock records, shifts | **only** that terminal |
 //! | `workshop/{branch}/{YYYYMM}` | service orders created that month | the branch's terminals, concurrently |
+//! | `inbound/{branch}/{YYYYMM}` | the incoming side of transfers to the branch | the sending branch's terminals |
 //!
 //! Journals are the bulk of the data; one per terminal per month bounds them
 //! (a busy terminal writes a few thousand invoices a month, ~30 bytes each
@@ -22,6 +23,11 @@
 //! what makes bill numbers (`{branch}-{terminal}-{seq}`) unique without
 //! coordination. Workshop orders are edited by several terminals at once and
 //! get field-level merges.
+//!
+//! A terminal receives only its own branch's journals, so a transfer between
+//! branches writes two records: the outgoing side in the sender's journal
+//! and the incoming side in the receiving branch's `inbound` document, which
+//! that branch's terminals receive.
 //!
 //! # Genesis
 //!
@@ -53,6 +59,8 @@ pub enum DocKind {
     Journal,
     /// One branch's month of service orders.
     Workshop,
+    /// One branch's month of incoming transfers.
+    Inbound,
 }
 
 impl DocKind {
@@ -63,6 +71,7 @@ impl DocKind {
             Self::Customers => "customers",
             Self::Journal => "journal",
             Self::Workshop => "workshop",
+            Self::Inbound => "inbound",
         }
     }
 
@@ -81,6 +90,7 @@ impl DocKind {
                 "invoices", "voids", "payments", "returns", "stock", "shifts",
             ],
             Self::Workshop => &["orders"],
+            Self::Inbound => &["transfers"],
         }
     }
 }
@@ -92,7 +102,14 @@ impl DocKind {
 /// field-level merging buys nothing for a record nobody edits, and the
 /// journal is where the volume is. A correction is a new record (a void, a
 /// return), never an edit.
-pub const IMMUTABLE_COLLECTIONS: &[&str] = &["invoices", "voids", "payments", "returns", "stock"];
+pub const IMMUTABLE_COLLECTIONS: &[&str] = &[
+    "invoices",
+    "voids",
+    "payments",
+    "returns",
+    "stock",
+    "transfers",
+];
 
 /// Number of customer shards.
 pub const CUSTOMER_SHARDS: u8 = 16;
@@ -116,6 +133,13 @@ pub enum DocId {
         /// Branch id.
         branch: String,
         /// Month the orders were created, `YYYYMM`.
+        month: u32,
+    },
+    /// `inbound/{branch}/{YYYYMM}`
+    Inbound {
+        /// Receiving branch id.
+        branch: String,
+        /// Month the transfers were sent, `YYYYMM`.
         month: u32,
     },
 }
@@ -158,6 +182,7 @@ impl DocId {
             Self::Customers(_) => DocKind::Customers,
             Self::Journal { .. } => DocKind::Journal,
             Self::Workshop { .. } => DocKind::Workshop,
+            Self::Inbound { .. } => DocKind::Inbound,
         }
     }
 
@@ -165,7 +190,7 @@ impl DocId {
     /// Journals are scoped through their terminal, which the caller resolves.
     pub fn branch(&self) -> Option<&str> {
         match self {
-            Self::Workshop { branch, .. } => Some(branch),
+            Self::Workshop { branch, .. } | Self::Inbound { branch, .. } => Some(branch),
             _ => None,
         }
     }
@@ -184,21 +209,25 @@ impl DocId {
                     Err(err())
                 }
             }
-            [kind @ ("journal" | "workshop"), owner, month] if month.len() == 6 => {
+            [kind @ ("journal" | "workshop" | "inbound"), owner, month] if month.len() == 6 => {
                 let month: u32 = month.parse().map_err(|_| err())?;
                 if !is_valid_id(owner) || !valid_month(month) {
                     return Err(err());
                 }
-                Ok(if *kind == "journal" {
-                    DocId::Journal {
-                        terminal: owner.to_string(),
+                let owner = owner.to_string();
+                Ok(match *kind {
+                    "journal" => DocId::Journal {
+                        terminal: owner,
                         month,
-                    }
-                } else {
-                    DocId::Workshop {
-                        branch: owner.to_string(),
+                    },
+                    "workshop" => DocId::Workshop {
+                        branch: owner,
                         month,
-                    }
+                    },
+                    _ => DocId::Inbound {
+                        branch: owner,
+                        month,
+                    },
                 })
             }
             _ => Err(err()),
@@ -222,6 +251,7 @@ impl fmt::Display for DocId {
             Self::Customers(n) => write!(f, "customers/{n:02}"),
             Self::Journal { terminal, month } => write!(f, "journal/{terminal}/{month}"),
             Self::Workshop { branch, month } => write!(f, "workshop/{branch}/{month}"),
+            Self::Inbound { branch, month } => write!(f, "inbound/{branch}/{month}"),
         }
     }
 }

@@ -13,7 +13,7 @@
 -- ---------------------------------------------------------------- documents
 CREATE TABLE documents (
     doc_id          TEXT PRIMARY KEY,
-    kind            TEXT NOT NULL CHECK (kind IN ('catalog','customers','journal','workshop')),
+    kind            TEXT NOT NULL CHECK (kind IN ('catalog','customers','journal','workshop','inbound')),
     snapshot        BLOB,
     heads           BLOB NOT NULL DEFAULT x'',
     pending_changes INTEGER NOT NULL DEFAULT 0 CHECK (pending_changes >= 0),

@@ -216,15 +216,19 @@ impl Scope {
         match doc {
             DocId::Catalog | DocId::Customers(_) => true,
             DocId::Journal { terminal, .. } => self.branch_terminals.contains(terminal),
-            DocId::Workshop { branch, .. } => *branch == self.branch,
+            DocId::Workshop { branch, .. } | DocId::Inbound { branch, .. } => {
+                *branch == self.branch
+            }
         }
     }
 
     /// Whether the terminal may send changes of this document: the shared
-    /// ones, its own journal, its branch's workshop documents.
+    /// ones, its own journal, its branch's workshop documents, and any
+    /// branch's inbound document (it sends goods there).
     pub fn may_write(&self, doc: &DocId) -> bool {
         match doc {
             DocId::Journal { terminal, .. } => *terminal == self.terminal,
+            DocId::Inbound { .. } => true,
             other => self.may_read(other),
         }
     }
@@ -438,6 +442,12 @@ mod tests {
         assert!(s.may_write(&j("T1")));
         assert!(!s.may_read(&j("T9")) && !s.may_read(&w("B2")));
         assert!(s.may_write(&w("B1")));
+        let inbound = |b: &str| DocId::Inbound {
+            branch: b.into(),
+            month: 202611,
+        };
+        assert!(s.may_read(&inbound("B1")) && !s.may_read(&inbound("B2")));
+        assert!(s.may_write(&inbound("B2")));
     }
 
     #[test]
