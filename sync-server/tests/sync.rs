@@ -603,3 +603,73 @@ async fn goods_transferred_to_another_branch_reach_its_terminals() {
         .unwrap();
     assert_eq!((s1, s2), (6000, 3000));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_malformed_change_among_valid_ones_does_not_block_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), Limits::default()).await;
+    let addr = running.addr;
+    let b1 = branch(addr, "B1").await;
+    let reg = register(addr, &b1).await;
+    let mut t = terminal(dir.path(), &reg, 3);
+    t.execute(
+        "u",
+        &Command::SetPaymentChannel {
+            code: "cash".into(),
+            name: "Cash".into(),
+            is_cash: true,
+            active: true,
+        },
+    )
+    .unwrap();
+    sync_once(&mut t, &url(addr), &reg.token).await.unwrap();
+    // Two new changes in the catalogue, sent with garbage between them.
+    let before = t.heads(&DocId::Catalog).unwrap();
+    for code in ["card", "bank"] {
+        t.execute(
+            "u",
+            &Command::SetPaymentChannel {
+                code: code.into(),
+                name: code.into(),
+                is_cash: false,
+                active: true,
+            },
+        )
+        .unwrap();
+    }
+    let new = t.changes_since(&DocId::Catalog, &before).unwrap();
+    assert_eq!(new.len(), 2);
+    let mut ws = raw(addr, &reg.token).await;
+    let frame = Frame::Changes {
+        seq: 5,
+        doc: "catalog".into(),
+        changes: vec![new[0].clone(), b"not a change".to_vec(), new[1].clone()],
+        heads: vec![],
+    };
+    ws.send(Message::Binary(sync::encode(&frame).into()))
+        .await
+        .unwrap();
+    let ack = loop {
+        if let Message::Binary(b) = ws.next().await.unwrap().unwrap()
+            && let a @ Frame::Ack { .. } = sync::decode(&b).unwrap()
+        {
+            break a;
+        }
+    };
+    let Frame::Ack {
+        stored,
+        rejected,
+        heads,
+        ..
+    } = ack
+    else {
+        unreachable!()
+    };
+    assert_eq!(stored, 2);
+    assert_eq!(rejected.iter().map(|r| r.0).collect::<Vec<_>>(), vec![1]);
+    let mut mine = t.heads(&DocId::Catalog).unwrap();
+    mine.sort();
+    let mut theirs = sync::from_wire(&heads);
+    theirs.sort();
+    assert_eq!(mine, theirs, "both valid changes are on the server");
+}
