@@ -35,6 +35,29 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Terminal limits.
     pub limits: Limits,
+    /// Background maintenance (backups, planner statistics).
+    pub maintenance: Maintenance,
+}
+
+/// Background jobs of the server.
+#[derive(Debug, Clone)]
+pub struct Maintenance {
+    /// How often a verified backup is taken into `data/backups` (none: never).
+    pub backup_every: Option<std::time::Duration>,
+    /// Backups kept; older ones are deleted.
+    pub keep_backups: usize,
+    /// How often `PRAGMA optimize` runs.
+    pub optimize_every: std::time::Duration,
+}
+
+impl Default for Maintenance {
+    fn default() -> Self {
+        Maintenance {
+            backup_every: Some(std::time::Duration::from_secs(6 * 3600)),
+            keep_backups: 7,
+            optimize_every: std::time::Duration::from_secs(3600),
+        }
+    }
 }
 
 /// A running server.
@@ -84,6 +107,11 @@ pub async fn serve(config: Config) -> Result<Running, StartError> {
         admin_token: config.admin_token.map(Arc::from),
         limits: config.limits,
     };
+    maintenance(
+        state.clone(),
+        config.data_dir.join("backups"),
+        config.maintenance,
+    );
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
     let app = routes::router(state.clone());
@@ -96,4 +124,75 @@ pub async fn serve(config: Config) -> Result<Running, StartError> {
     });
     tracing::info!(%addr, "listening");
     Ok(Running { addr, state, task })
+}
+
+/// Runs the periodic jobs on the store's writer (they queue behind merges,
+/// which keep priority by arriving first).
+fn maintenance(state: AppState, dir: PathBuf, m: Maintenance) {
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        let mut optimize = tokio::time::interval(m.optimize_every);
+        optimize.tick().await;
+        loop {
+            optimize.tick().await;
+            match store.write(|r| r.optimize()).await {
+                Ok(Ok(())) => tracing::debug!("PRAGMA optimize done"),
+                Ok(Err(e)) => tracing::warn!(%e, "PRAGMA optimize failed"),
+                Err(_) => return,
+            }
+        }
+    });
+    let Some(every) = m.backup_every else { return };
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match backup(&state.store, &dir, m.keep_backups).await {
+                Ok(Some(path)) => tracing::info!(path = %path.display(), "verified backup written"),
+                Ok(None) => return,
+                Err(e) => tracing::error!(%e, "backup failed"),
+            }
+        }
+    });
+}
+
+/// Takes one verified backup into `dir` and deletes all but the newest
+/// `keep`. `Ok(None)` when the store has stopped.
+pub async fn backup(
+    store: &store::Store,
+    dir: &std::path::Path,
+    keep: usize,
+) -> Result<Option<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let now = {
+        use store_core::Env;
+        store_core::SystemEnv.now_ms()
+    };
+    let path = dir.join(format!("server-{now}.sqlite"));
+    let dest = path.clone();
+    let report = match store.write(move |r| r.backup_to(&dest)).await {
+        Ok(r) => r.map_err(|e| e.to_string())?,
+        Err(_) => return Ok(None),
+    };
+    tracing::debug!(
+        pages = report.pages,
+        changes = report.changes,
+        "backup verified"
+    );
+    let mut backups: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("server-") && n.ends_with(".sqlite"))
+        })
+        .collect();
+    backups.sort();
+    while backups.len() > keep.max(1) {
+        let old = backups.remove(0);
+        let _ = std::fs::remove_file(&old);
+    }
+    Ok(Some(path))
 }

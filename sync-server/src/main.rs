@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use rusqlite::{Connection, OpenFlags};
 use store_core::query::{Period, Queries, TopBy};
 use store_core::{Env, SystemEnv};
-use sync_server::{Config, Limits};
+use sync_server::{Config, Limits, Maintenance};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +47,9 @@ enum Cmd {
         /// Frames a terminal may send per second.
         #[arg(long, env = "STORE_RATE", default_value_t = 50)]
         rate: u32,
+        /// Hours between verified backups into <data-dir>/backups (0: none).
+        #[arg(long, env = "STORE_BACKUP_HOURS", default_value_t = 6)]
+        backup_hours: u64,
     },
     /// Register a terminal for a branch and print its identity and token.
     RegisterTerminal {
@@ -244,6 +247,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         no_demo: false,
         seed: 2026,
         rate: 50,
+        backup_hours: 6,
     }) {
         Cmd::Serve {
             bind,
@@ -251,6 +255,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             no_demo,
             seed,
             rate,
+            backup_hours,
         } => {
             let new = !db.exists();
             let admin_token = match admin_token {
@@ -265,6 +270,11 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 limits: Limits {
                     frames_per_sec: rate,
                     ..Limits::default()
+                },
+                maintenance: Maintenance {
+                    backup_every: (backup_hours > 0)
+                        .then(|| std::time::Duration::from_secs(backup_hours * 3600)),
+                    ..Maintenance::default()
                 },
             })
             .await?;

@@ -31,6 +31,7 @@ async fn start(dir: &Path) -> Running {
         data_dir: dir.join("server"),
         admin_token: Some(ADMIN.into()),
         limits: Limits::default(),
+        maintenance: Default::default(),
     })
     .await
     .unwrap()

@@ -21,6 +21,7 @@ async fn start(dir: &Path, limits: Limits) -> Running {
         data_dir: dir.join("server"),
         admin_token: Some(ADMIN.into()),
         limits,
+        maintenance: Default::default(),
     })
     .await
     .unwrap()
@@ -672,4 +673,33 @@ async fn one_malformed_change_among_valid_ones_does_not_block_them() {
     let mut theirs = sync::from_wire(&heads);
     theirs.sort();
     assert_eq!(mine, theirs, "both valid changes are on the server");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_are_verified_copies_and_only_the_newest_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = start(dir.path(), Limits::default()).await;
+    branch(running.addr, "B1").await;
+    let backups = dir.path().join("server").join("backups");
+    let mut made = Vec::new();
+    for _ in 0..4 {
+        made.push(
+            sync_server::backup(&running.state.store, &backups, 2)
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let left: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&made[3]) && left.contains(&made[2]));
+    let copy = rusqlite::Connection::open(&made[3]).unwrap();
+    let branches: i64 = copy
+        .query_row("SELECT count(*) FROM branches", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(branches, 1);
 }
