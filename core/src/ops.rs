@@ -75,6 +75,9 @@ impl Replica {
             backup.run_to_completion(256, Duration::from_millis(5), None)?;
             backup.progress().pagecount as i64
         };
+        // The copy inherits the live file's WAL mode; a backup is one
+        // self-contained file, so it goes back to a rollback journal.
+        let _mode: String = out.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
         drop(out);
         let copy = Connection::open_with_flags(dest, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         integrity(&copy)?;

@@ -93,6 +93,13 @@ fn backup_is_a_verified_copy_that_opens_as_the_same_replica() {
     let dest = dir.path().join("backup.sqlite");
     let report = live.backup_to(&dest).unwrap();
     assert!(report.pages > 0 && report.changes > 0);
+    // One self-contained file: no WAL or shared-memory file beside it.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("backup"))
+        .collect();
+    assert_eq!(names, ["backup.sqlite"]);
     // Refuses to overwrite.
     assert!(matches!(
         live.backup_to(&dest),
