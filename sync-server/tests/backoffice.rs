@@ -15,15 +15,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const ADMIN: &str = "backoffice-secret";
 const BRANCH: &str = "HQ";
 
-const SMALL: DatasetSize = DatasetSize {
-    products: 60,
-    customers: 30,
-    sales: 200,
-    max_sale_lines: 3,
-    delivery_lines: 60,
-    service_orders: 16,
-    days: 3,
-};
+/// A small store: the demo's shapes with fewer records.
+fn small() -> DatasetSize {
+    let mut s = DatasetSize::DEMO;
+    s.products = 60;
+    s.customers = 30;
+    s.sales = 200;
+    s.service_orders = 16;
+    s.days = 3;
+    s
+}
 
 async fn start(dir: &Path) -> Running {
     sync_server::serve(Config {
@@ -185,7 +186,7 @@ async fn backoffice_reports_over_http() {
     let report = running
         .state
         .store
-        .write(|r| generate(r, &SMALL, 11))
+        .write(|r| generate(r, &small(), 11))
         .await
         .unwrap()
         .unwrap();
