@@ -1,32 +1,90 @@
 //! A deterministic, seeded dataset generator with realistic shapes.
 //!
 //! It drives a replica through real [`Command`]s, so generated data takes the
-//! same write path as a cashier: documents, projection, validation. Shapes:
-//! product popularity is skewed (a few products make most sales), a share of
-//! customers buy on credit and pay back over time, a small share of sales is
-//! returned or voided, and workshop orders walk through their statuses.
+//! same write path as a cashier: validation, documents, projection. Shapes:
+//! product popularity is skewed (a few products make most sales, and most
+//! deliveries), a share of customers buy on credit and pay back over time,
+//! often in parts, a small share of cash sales is returned or voided,
+//! suppliers deliver all along, a shift is opened and closed every day, and
+//! workshop orders walk through their statuses (some stop on the way, a few
+//! are cancelled) before they are invoiced and paid.
 //!
-//! The same seed and size give the same commands in the same order; with a
-//! [`SeededEnv`](crate::SeededEnv) (as [`generate_file`] uses) the same data
-//! byte for byte.
+//! # Batches
+//!
+//! Commands are accumulated and run with [`Replica::execute_batch`]: one
+//! SQLite transaction and one automerge change per document touched per
+//! batch, at most [`MAX_BATCH`] commands and about [`BATCH_LINES`] lines
+//! (sale, delivery and return lines) each, so a change stays far below
+//! [`MAX_CHANGE_BYTES`](crate::MAX_CHANGE_BYTES). Inside a batch every
+//! command is validated against what the commands before it did, so a
+//! batch can open a shift and sell in it; a command that needs an id only
+//! the engine knows (a payment against a credit invoice, a return, the next
+//! step of a service order) goes into a later batch, built from the results
+//! of the earlier one.
+//!
+//! The period is cut into [`SLOTS_PER_DAY`] slots a day and each slot is one
+//! batch, so with a clock that advances by one step per batch (as
+//! [`generate_file`]'s does) all the commands of a slot share one time, and
+//! the slots spread evenly over the days. The catalogue and the customers
+//! are created in the batches just before the period starts.
+//!
+//! The generator keeps what it needs in memory (prices, ids, what each
+//! credit customer owes) so it never asks the engine for a refusal: a credit
+//! sale that would pass the customer's limit is paid at the counter instead.
+//!
+//! The same seed and size give the same commands in the same order and the
+//! same batches; with a [`SeededEnv`](crate::SeededEnv) (as [`generate_file`]
+//! uses) the same data byte for byte.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::commands::{Command, ReturnLineInput, SaleLine, StockLineInput, Tender};
+use crate::commands::{Command, Outcome, ReturnLineInput, SaleLine, StockLineInput, Tender};
 use crate::domain::{Money, ONE, OrderStatus, PaymentKind};
 use crate::error::{CommandError, OpenError};
-use crate::replica::{OpenOptions, Replica, ReplicaIdentity, SeededEnv};
+use crate::replica::{MAX_BATCH, OpenOptions, Replica, ReplicaIdentity, SeededEnv};
+
+/// Slots (batches of activity) per day of the period.
+pub const SLOTS_PER_DAY: i64 = 4;
+
+/// About how many lines (sale, delivery and return lines) one batch carries
+/// at most; a command alone in its batch may carry more.
+pub const BATCH_LINES: usize = 4000;
+
+/// Customers created per batch during setup (their vehicles follow in the
+/// next batch, which needs their ids).
+const CUSTOMERS_PER_BATCH: usize = 300;
+
+/// Lines of one opening-stock delivery.
+const OPENING_LINES: usize = 200;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A credit invoice is paid (in full or half of what is due) with a chance
+/// of one in this many per slot: about every two weeks...
+const PAYER: u64 = 60;
+/// ...or every four months for a slow payer.
+const SLOW_PAYER: u64 = 500;
+
+/// The user every generated command runs as.
+const USER: &str = "demo";
 
 /// How much data to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DatasetSize {
     /// Catalogue products.
     pub products: usize,
-    /// Customers (each with a vehicle when there are service orders).
+    /// Customers (every other one with a vehicle when there are service orders).
     pub customers: usize,
     /// Sales (invoices) over the period.
     pub sales: usize,
+    /// Most lines on one sale: a sale has 1 to this many lines, evenly, so
+    /// `(1 + max_sale_lines) / 2` on average.
+    pub max_sale_lines: usize,
+    /// Lines delivered by suppliers over the period, in deliveries of up to
+    /// [`MAX_LINES`](crate::MAX_LINES) lines, on top of the opening stock
+    /// (one line per product).
+    pub delivery_lines: usize,
     /// Workshop service orders over the period.
     pub service_orders: usize,
     /// Length of the period, in days, ending at the generation end time.
@@ -39,22 +97,73 @@ impl DatasetSize {
         products: 300,
         customers: 150,
         sales: 1500,
+        max_sale_lines: 5,
+        delivery_lines: 400,
         service_orders: 80,
         days: 60,
     };
+
+    /// One terminal (branch) at the scale of DESIGN.md §7: 50k products,
+    /// 20k customers, 100k invoices with ~500k lines and ~1M stock movements
+    /// (sales, deliveries, opening stock, returns, voids, parts) over a
+    /// year, and a few thousand workshop orders.
+    pub const TERMINAL: DatasetSize = DatasetSize {
+        products: 50_000,
+        customers: 20_000,
+        sales: 100_000,
+        max_sale_lines: 9,
+        delivery_lines: 440_000,
+        service_orders: 4_000,
+        days: 365,
+    };
+
+    /// One branch of the server dataset of DESIGN.md §7, which holds 20
+    /// branches of [`DatasetSize::TERMINAL`] (their shared catalogue and
+    /// customers once, and every branch's sales): [`SERVER_BRANCHES`]
+    /// terminals generated with this size and merged into one replica.
+    /// Too big for CI; the benchmark generates it only when asked.
+    pub const SERVER: DatasetSize = DatasetSize::TERMINAL;
+
+    /// Stock movements this size produces, roughly: opening stock, sale
+    /// lines, deliveries, returns, voids and parts used.
+    pub fn approx_stock_movements(&self) -> usize {
+        self.products
+            + self.sales * (1 + self.max_sale_lines) / 2
+            + self.delivery_lines
+            + self.sales * 3 / 100
+            + self.service_orders
+    }
+
+    fn slots(&self) -> usize {
+        (self.days.max(1) * SLOTS_PER_DAY) as usize
+    }
+
+    /// Batches run before the first slot of the period: catalogue,
+    /// customers and vehicles, opening stock.
+    fn setup_batches(&self) -> usize {
+        1 + self.products.div_ceil(MAX_BATCH)
+            + self.customers.div_ceil(CUSTOMERS_PER_BATCH)
+            + 1
+            + self.products.div_ceil(BATCH_LINES)
+    }
 }
+
+/// Branches of the server dataset (DESIGN.md §7).
+pub const SERVER_BRANCHES: usize = 20;
 
 /// What was generated.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GenerateReport {
     /// Commands that succeeded.
     pub commands: usize,
-    /// Commands the engine refused (expected: a random over-return...).
+    /// Commands the engine refused (the generator avoids them: expected 0).
     pub refused: usize,
-    /// Invoices created.
+    /// Invoices created (sales and invoiced service orders).
     pub invoices: usize,
     /// Service orders created.
     pub service_orders: usize,
+    /// Calls to [`Replica::execute_batch`].
+    pub batches: usize,
 }
 
 /// Why generation stopped.
@@ -64,7 +173,7 @@ pub enum GenerateError {
     /// The database could not be opened.
     #[error(transparent)]
     Open(#[from] OpenError),
-    /// A command that must succeed (catalogue setup) failed.
+    /// A command that must succeed (catalogue setup) failed, or storage failed.
     #[error("generation failed: {0}")]
     Command(#[from] CommandError),
 }
@@ -79,6 +188,9 @@ impl Rng {
     fn skewed(&mut self, n: usize) -> usize {
         let u = (self.0.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         ((u * u * u) * n as f64) as usize % n.max(1)
+    }
+    fn one_in(&mut self, n: u64) -> bool {
+        self.0.next_u64().is_multiple_of(n.max(1))
     }
     fn chance(&mut self, percent: u64) -> bool {
         self.0.next_u64() % 100 < percent
@@ -100,6 +212,16 @@ const CATEGORIES: &[(&str, &str, &[&str])] = &[
     ("brakes", "piece", &["front", "rear"]),
 ];
 
+/// Second and third words of a product name, so that a large catalogue has
+/// distinct names (40 sizes x 25 variants x 8 makers per category).
+const VARIANTS: &[&str] = &[
+    "6m", "12m", "black", "galv", "heavy", "light", "std", "pro", "coil", "bundle", "cut", "long",
+    "short", "HD", "eco", "plus", "A", "B", "C", "D", "slim", "wide", "zinc", "primed", "raw",
+];
+const MAKERS: &[&str] = &[
+    "Sabic", "Hadeed", "Rajhi", "Zamil", "Tata", "Posco", "Emirates", "Conares",
+];
+
 const FIRST: &[&str] = &[
     "Ahmed", "Sara", "Omar", "Lina", "Yusuf", "Maya", "Karim", "Nadia", "Ali", "Huda", "Samir",
     "Rania",
@@ -115,9 +237,14 @@ const MAKES: &[(&str, &str)] = &[
     ("Kia", "Sportage"),
     ("Mitsubishi", "L200"),
 ];
+const CHANNELS: &[&str] = &[
+    "cash", "cash", "cash", "card", "card", "bank", "wallet", "cheque",
+];
 
 /// Generates a dataset into a new database file at `path`, with a seeded
-/// clock that spreads the activity over `size.days` days ending at `end_ms`.
+/// clock that advances one step per batch: the period's slots spread evenly
+/// over `size.days` days ending at `end_ms`, and the catalogue and customers
+/// are created in the batches just before it.
 pub fn generate_file(
     path: &Path,
     me: ReplicaIdentity,
@@ -125,174 +252,275 @@ pub fn generate_file(
     seed: u64,
     end_ms: i64,
 ) -> Result<GenerateReport, GenerateError> {
-    let commands = estimated_commands(size);
-    let span = size.days.max(1) * 86_400_000;
-    let step = (span / commands.max(1) as i64).max(1);
-    let env = SeededEnv::new(seed ^ 0x5EED, end_ms - span, step);
+    let span = size.days.max(1) * DAY_MS;
+    let step = (span / size.slots() as i64).max(1);
+    // One more step: opening the database reads the clock once.
+    let before = (size.setup_batches() as i64 + 1) * step;
+    let env = SeededEnv::new(seed ^ 0x5EED, end_ms - span - before, step);
     let options = OpenOptions {
         synchronous_full: false,
         ..OpenOptions::default()
     };
     let mut replica = Replica::open(path, me, Box::new(env), &options)?;
+    // A bulk load: a crash leaves a file to throw away and generate again,
+    // so commits need not reach the disk, and the write-ahead log may grow
+    // large between checkpoints (each page is then copied back once, not
+    // after every few batches). The engine's own settings return with the
+    // next open.
+    replica
+        .connection()
+        .execute_batch(
+            "PRAGMA synchronous = OFF;
+             PRAGMA cache_size = -262144;
+             PRAGMA wal_autocheckpoint = 20000;",
+        )
+        .map_err(|e| GenerateError::Command(CommandError::Storage(e.to_string())))?;
     generate(&mut replica, size, seed)
 }
 
-fn estimated_commands(size: &DatasetSize) -> usize {
-    20 + size.products
-        + size.customers * 2
-        + size.sales * 5 / 4
-        + size.service_orders * 6
-        + size.products / 20
-}
-
-/// Generates a dataset through `replica`'s commands.
+/// Generates a dataset through `replica`'s commands, in batches (see the
+/// module docs).
 pub fn generate(
     replica: &mut Replica,
     size: &DatasetSize,
     seed: u64,
 ) -> Result<GenerateReport, GenerateError> {
-    let mut rng = Rng(SeededEnv::new(seed, 0, 0));
-    let mut rep = GenerateReport::default();
-    let user = "demo";
-    let mut run = |r: &mut Replica,
-                   rep: &mut GenerateReport,
-                   cmd: Command|
-     -> Result<Option<String>, CommandError> {
-        match r.execute(user, &cmd) {
-            Ok(o) => {
-                rep.commands += 1;
-                Ok(Some(o.id))
-            }
-            Err(CommandError::Storage(e)) => Err(CommandError::Storage(e)),
-            Err(_) => {
-                rep.refused += 1;
-                Ok(None)
-            }
-        }
+    let mut g = Gen {
+        replica,
+        rng: Rng(SeededEnv::new(seed, 0, 0)),
+        report: GenerateReport::default(),
     };
-    let branch = replica.identity().branch_id.clone();
-    for (code, name, cash) in [
-        ("cash", "Cash", true),
-        ("card", "Card", false),
-        ("bank", "Bank transfer", false),
-        ("cheque", "Cheque", false),
-        ("wallet", "Mobile wallet", false),
-    ] {
-        replica.execute(
-            user,
-            &Command::SetPaymentChannel {
+    let catalogue = g.setup(size)?;
+    g.activity(size, &catalogue)?;
+    Ok(g.report)
+}
+
+/// What the setup created, in memory for the activity that follows.
+struct Catalogue {
+    /// Product ids and prices; index 0 is the most popular.
+    products: Vec<(String, Money)>,
+    services: Vec<String>,
+    technicians: Vec<String>,
+    /// Customer ids and credit limits (0: cash only).
+    customers: Vec<(String, Money)>,
+    /// (customer index, vehicle id).
+    vehicles: Vec<(usize, String)>,
+}
+
+/// What a command's result is needed for.
+enum Tag {
+    None,
+    Shift,
+    Sale {
+        customer: Option<usize>,
+        on_credit: bool,
+        total: Money,
+        lines: usize,
+    },
+    Order {
+        customer: usize,
+        stage: usize,
+    },
+    ServiceInvoice {
+        customer: usize,
+    },
+}
+
+/// A service order on its way through the workshop.
+struct OrderInFlight {
+    id: String,
+    customer: usize,
+    /// How far it goes: 0 cancelled, 1 stays booked, 2 waits for parts,
+    /// 3 done, 4.. invoiced and paid.
+    stage: usize,
+    /// Slots since it was created.
+    step: usize,
+}
+
+/// Lines a command adds to a batch.
+fn weight(cmd: &Command) -> usize {
+    match cmd {
+        Command::Sell { lines, .. } => lines.len(),
+        Command::ReceiveStock { lines, .. }
+        | Command::AdjustStock { lines, .. }
+        | Command::TransferStock { lines, .. } => lines.len(),
+        Command::ReturnItems { lines, .. } => lines.len(),
+        _ => 1,
+    }
+}
+
+struct Gen<'r> {
+    replica: &'r mut Replica,
+    rng: Rng,
+    report: GenerateReport,
+}
+
+impl Gen<'_> {
+    /// Runs `cmds` in order in as few batches as the limits allow. One
+    /// result per command: `None` for a refused one, or an error when
+    /// `must` is set.
+    fn run(&mut self, cmds: &[Command], must: bool) -> Result<Vec<Option<Outcome>>, GenerateError> {
+        let mut out = Vec::with_capacity(cmds.len());
+        let mut start = 0;
+        while start < cmds.len() {
+            let mut end = start;
+            let mut lines = 0;
+            while end < cmds.len() && end - start < MAX_BATCH {
+                let w = weight(&cmds[end]);
+                if end > start && lines + w > BATCH_LINES {
+                    break;
+                }
+                lines += w;
+                end += 1;
+            }
+            let results = self.replica.execute_batch(USER, &cmds[start..end])?;
+            self.report.batches += 1;
+            for r in results {
+                match r {
+                    Ok(o) => {
+                        self.report.commands += 1;
+                        out.push(Some(o));
+                    }
+                    Err(e) if must || matches!(e, CommandError::Storage(_)) => {
+                        return Err(e.into());
+                    }
+                    Err(_) => {
+                        self.report.refused += 1;
+                        out.push(None);
+                    }
+                }
+            }
+            start = end;
+        }
+        Ok(out)
+    }
+
+    fn ids(&mut self, cmds: &[Command]) -> Result<Vec<String>, GenerateError> {
+        Ok(self
+            .run(cmds, true)?
+            .into_iter()
+            .map(|o| o.expect("refusals are errors here").id)
+            .collect())
+    }
+
+    /// Payment channels, services, technicians, products, customers and
+    /// their vehicles.
+    fn setup(&mut self, size: &DatasetSize) -> Result<Catalogue, GenerateError> {
+        let branch = self.replica.identity().branch_id.clone();
+        let mut first = Vec::new();
+        for (code, name, cash) in [
+            ("cash", "Cash", true),
+            ("card", "Card", false),
+            ("bank", "Bank transfer", false),
+            ("cheque", "Cheque", false),
+            ("wallet", "Mobile wallet", false),
+        ] {
+            first.push(Command::SetPaymentChannel {
                 code: code.into(),
                 name: name.into(),
                 is_cash: cash,
                 active: true,
-            },
-        )?;
-    }
-    let channels = [
-        "cash", "cash", "cash", "card", "card", "bank", "wallet", "cheque",
-    ];
+            });
+        }
+        for (code, name, price, minutes) in [
+            ("OIL", "Oil change", 2_500, 30),
+            ("BRK", "Brake service", 6_000, 90),
+            ("DIAG", "Diagnostics", 4_000, 45),
+            ("ALN", "Wheel alignment", 3_500, 40),
+            ("ENG", "Engine repair", 25_000, 480),
+        ] {
+            first.push(Command::CreateService {
+                code: code.into(),
+                name: name.into(),
+                labour_price: price,
+                duration_min: minutes,
+            });
+        }
+        for (name, skills) in [
+            ("Hassan", ["engine", "diagnostics"]),
+            ("Tariq", ["brakes", "alignment"]),
+            ("Walid", ["oil", "brakes"]),
+        ] {
+            first.push(Command::CreateTechnician {
+                branch_id: Some(branch.clone()),
+                name: name.into(),
+                skills: skills.iter().map(|s| s.to_string()).collect(),
+            });
+        }
+        let ids = self.ids(&first)?;
+        let services = ids[5..10].to_vec();
+        let technicians = ids[10..13].to_vec();
 
-    // Catalogue.
-    let mut products: Vec<(String, Money)> = Vec::with_capacity(size.products);
-    for i in 0..size.products {
-        let (cat, unit, grades) = CATEGORIES[i % CATEGORIES.len()];
-        let grade = grades[rng.below(grades.len())];
-        let cost = rng.range(50, 20_000);
-        let price = cost + cost * rng.range(10, 45) / 100;
-        let id = replica
-            .execute(
-                user,
-                &Command::CreateProduct {
-                    sku: format!("{}-{:05}", cat[..3].to_uppercase(), i),
-                    barcode: Some(format!("629{:010}", i)),
-                    name: format!("{} {} {}", title(cat), grade, 6 + (i % 40) * 2),
-                    category: cat.into(),
-                    grade: Some(grade.into()),
-                    unit: unit.into(),
-                    price,
-                    cost,
-                    min_stock: rng.range(5, 50) * ONE,
-                },
-            )?
-            .id;
-        products.push((id, price));
-    }
-    let mut services = Vec::new();
-    for (code, name, price, minutes) in [
-        ("OIL", "Oil change", 2_500, 30),
-        ("BRK", "Brake service", 6_000, 90),
-        ("DIAG", "Diagnostics", 4_000, 45),
-        ("ALN", "Wheel alignment", 3_500, 40),
-        ("ENG", "Engine repair", 25_000, 480),
-    ] {
-        services.push(
-            replica
-                .execute(
-                    user,
-                    &Command::CreateService {
-                        code: code.into(),
-                        name: name.into(),
-                        labour_price: price,
-                        duration_min: minutes,
-                    },
-                )?
-                .id,
-        );
-    }
-    let mut technicians = Vec::new();
-    for (name, skills) in [
-        ("Hassan", ["engine", "diagnostics"]),
-        ("Tariq", ["brakes", "alignment"]),
-        ("Walid", ["oil", "brakes"]),
-    ] {
-        technicians.push(
-            replica
-                .execute(
-                    user,
-                    &Command::CreateTechnician {
-                        branch_id: Some(branch.clone()),
-                        name: name.into(),
-                        skills: skills.iter().map(|s| s.to_string()).collect(),
-                    },
-                )?
-                .id,
-        );
-    }
+        // Catalogue, a batch at a time.
+        let mut products: Vec<(String, Money)> = Vec::with_capacity(size.products);
+        let mut cmds = Vec::with_capacity(MAX_BATCH);
+        let mut prices = Vec::with_capacity(MAX_BATCH);
+        for i in 0..size.products {
+            let rng = &mut self.rng;
+            let (cat, unit, grades) = CATEGORIES[i % CATEGORIES.len()];
+            let j = i / CATEGORIES.len();
+            let grade = grades[rng.below(grades.len())];
+            let cost = rng.range(50, 20_000);
+            let price = cost + cost * rng.range(10, 45) / 100;
+            cmds.push(Command::CreateProduct {
+                sku: format!("{}-{:05}", cat[..3].to_uppercase(), i),
+                barcode: Some(format!("629{:010}", i)),
+                name: format!(
+                    "{} {} {} {} {}",
+                    title(cat),
+                    grade,
+                    6 + (j % 40) * 2,
+                    VARIANTS[(j / 40) % VARIANTS.len()],
+                    MAKERS[(j / (40 * VARIANTS.len())) % MAKERS.len()]
+                ),
+                category: cat.into(),
+                grade: Some(grade.into()),
+                unit: unit.into(),
+                price,
+                cost,
+                min_stock: rng.range(5, 50) * ONE,
+            });
+            prices.push(price);
+            if cmds.len() == MAX_BATCH || i + 1 == size.products {
+                let ids = self.ids(&cmds)?;
+                products.extend(ids.into_iter().zip(prices.drain(..)));
+                cmds.clear();
+            }
+        }
 
-    // Opening stock, sized to popularity so that popular items run low sometimes.
-    for chunk in products.chunks(50).enumerate() {
-        let (c, items) = chunk;
-        let lines = items
-            .iter()
-            .enumerate()
-            .map(|(j, (id, _))| {
-                let rank = c * 50 + j;
-                let qty = if rank < size.products / 20 { 400 } else { 60 } * ONE;
-                StockLineInput {
-                    product_id: id.clone(),
-                    qty,
-                    unit_cost: None,
-                }
-            })
-            .collect();
-        replica.execute(
-            user,
-            &Command::ReceiveStock {
-                lines,
-                note: "opening stock".into(),
-            },
-        )?;
-    }
-
-    // Customers: a third buy on credit.
-    let mut customers: Vec<(String, bool)> = Vec::with_capacity(size.customers);
-    let mut vehicles: Vec<(String, String)> = Vec::new();
-    for i in 0..size.customers {
-        let credit = i % 3 == 0;
-        let id = replica
-            .execute(
-                user,
-                &Command::CreateCustomer {
+        // Customers, a third of them on credit; every other one has a
+        // vehicle, registered in the next batch (it needs the customer's id).
+        let mut customers: Vec<(String, Money)> = Vec::with_capacity(size.customers);
+        let mut vehicles = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i < size.customers || !owners.is_empty() {
+            let mut cmds = Vec::new();
+            for &c in &owners {
+                let rng = &mut self.rng;
+                let (make, model) = MAKES[rng.below(MAKES.len())];
+                cmds.push(Command::RegisterVehicle {
+                    customer_id: customers[c].0.clone(),
+                    plate: format!("{} {:05}", ["ABC", "KSA", "RYD", "JED"][c % 4], c),
+                    vin: None,
+                    make: make.into(),
+                    model: model.into(),
+                    year: Some(rng.range(2008, 2026)),
+                    odometer: rng.range(5_000, 250_000),
+                });
+            }
+            let new_owners = std::mem::take(&mut owners);
+            let first_new = i;
+            let mut limits = Vec::new();
+            while i < size.customers && i < first_new + CUSTOMERS_PER_BATCH {
+                let rng = &mut self.rng;
+                let credit = i % 3 == 0;
+                let limit = if credit {
+                    rng.range(5, 50) * 100_000
+                } else {
+                    0
+                };
+                cmds.push(Command::CreateCustomer {
                     name: format!(
                         "{} {}",
                         FIRST[rng.below(FIRST.len())],
@@ -304,343 +532,394 @@ pub fn generate(
                         ["North", "South", "East"][i % 3],
                         i % 90
                     )),
-                    credit_limit: if credit {
-                        rng.range(5, 50) * 100_000
-                    } else {
-                        0
-                    },
+                    credit_limit: limit,
                     tags: if credit {
                         vec!["contractor".into()]
                     } else {
                         vec![]
                     },
-                },
-            )?
-            .id;
-        if size.service_orders > 0 && i % 2 == 0 {
-            let (make, model) = MAKES[rng.below(MAKES.len())];
-            let v = replica
-                .execute(
-                    user,
-                    &Command::RegisterVehicle {
-                        customer_id: id.clone(),
-                        plate: format!("{} {:04}", ["ABC", "KSA", "RYD", "JED"][i % 4], i),
-                        vin: None,
-                        make: make.into(),
-                        model: model.into(),
-                        year: Some(rng.range(2008, 2026)),
-                        odometer: rng.range(5_000, 250_000),
-                    },
-                )?
-                .id;
-            vehicles.push((id.clone(), v));
+                });
+                limits.push(limit);
+                i += 1;
+            }
+            let ids = self.ids(&cmds)?;
+            let (vehicle_ids, customer_ids) = ids.split_at(new_owners.len());
+            vehicles.extend(new_owners.into_iter().zip(vehicle_ids.iter().cloned()));
+            for (id, limit) in customer_ids.iter().zip(limits) {
+                let c = customers.len();
+                if size.service_orders > 0 && c.is_multiple_of(2) {
+                    owners.push(c);
+                }
+                customers.push((id.clone(), limit));
+            }
         }
-        customers.push((id, credit));
+        Ok(Catalogue {
+            products,
+            services,
+            technicians,
+            customers,
+            vehicles,
+        })
     }
 
-    // Daily activity: shifts, sales, payments on account, returns, restocking,
-    // workshop orders, interleaved so every day sees a bit of everything.
-    let mut open_credit: Vec<(String, String, Money)> = Vec::new();
-    let mut recent: Vec<(String, usize)> = Vec::new();
-    let orders_every = size
-        .sales
-        .checked_div(size.service_orders)
-        .map_or(usize::MAX, |n| n.max(1));
-    let mut shift: Option<String> = None;
-    for s in 0..size.sales {
-        if s % 60 == 0 {
-            if let Some(id) = shift.take() {
-                let counted = BTreeMap::from([("cash".to_string(), rng.range(0, 500_000))]);
-                run(
-                    replica,
-                    &mut rep,
-                    Command::CloseShift {
-                        shift_id: id,
-                        counted,
-                    },
-                )?;
-            }
-            shift = run(
-                replica,
-                &mut rep,
-                Command::OpenShift {
+    /// Opening stock, then the period slot by slot.
+    fn activity(&mut self, size: &DatasetSize, cat: &Catalogue) -> Result<(), GenerateError> {
+        let branch = self.replica.identity().branch_id.clone();
+        let n_products = cat.products.len();
+        if n_products == 0 {
+            return Ok(());
+        }
+        // Opening stock, sized to popularity so that popular items run low sometimes.
+        let opening: Vec<Command> = cat
+            .products
+            .chunks(OPENING_LINES)
+            .enumerate()
+            .map(|(c, items)| Command::ReceiveStock {
+                lines: items
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (id, _))| {
+                        let rank = c * OPENING_LINES + j;
+                        let qty = if rank < n_products / 20 { 400 } else { 60 } * ONE;
+                        StockLineInput {
+                            product_id: id.clone(),
+                            qty,
+                            unit_cost: None,
+                        }
+                    })
+                    .collect(),
+                note: "opening stock".into(),
+            })
+            .collect();
+        self.run(&opening, true)?;
+
+        let slots = size.slots();
+        let spread = |total: usize, s: usize| total * (s + 1) / slots - total * s / slots;
+        let delivery_hi = size.delivery_lines.div_ceil(40).clamp(5, crate::MAX_LINES);
+        let delivery_lo = (delivery_hi / 4).max(1);
+        let mut next_delivery = self.rng.range(delivery_lo as i64, delivery_hi as i64) as usize;
+        let mut to_deliver = 0usize;
+        let mut orders_due = 0usize;
+
+        // What each customer owes at most (sales on credit and service
+        // invoices not yet paid): credit sales stay within the limit.
+        let mut owed: Vec<Money> = vec![0; cat.customers.len()];
+        // Credit invoices not fully paid: (customer, invoice, remaining).
+        let mut open_credit: Vec<(usize, String, Money)> = Vec::new();
+        // Recent cash sales, which may be returned or voided: (invoice, lines).
+        let mut recent: Vec<(String, usize)> = Vec::new();
+        let mut shift: Option<String> = None;
+        let mut orders: Vec<OrderInFlight> = Vec::new();
+        let mut service_bills: Vec<(usize, String)> = Vec::new();
+
+        for s in 0..slots {
+            let mut cmds: Vec<Command> = Vec::new();
+            let mut tags: Vec<Tag> = Vec::new();
+            let last = s + 1 == slots;
+
+            // A shift a day.
+            if s as i64 % SLOTS_PER_DAY == 0 {
+                if let Some(id) = shift.take() {
+                    cmds.push(self.close_shift(id));
+                    tags.push(Tag::None);
+                }
+                cmds.push(Command::OpenShift {
                     opening_float: 20_000,
-                },
-            )?;
-        }
-        let n_lines = 1 + rng.below(5);
-        let mut lines = Vec::with_capacity(n_lines);
-        for _ in 0..n_lines {
-            lines.push(SaleLine {
-                product_id: products[rng.skewed(products.len())].0.clone(),
-                qty: rng.range(1, 8) * ONE,
-                unit_price: None,
-                discount: 0,
-                tax_rate_bp: 1500,
-            });
-        }
-        let walk_in = rng.chance(55) || customers.is_empty();
-        let (customer, on_credit) = if walk_in {
-            (None, false)
-        } else {
-            let (c, credit) = &customers[rng.skewed(customers.len())];
-            (Some(c.clone()), *credit && rng.chance(60))
-        };
-        let payments = if on_credit {
-            Vec::new()
-        } else {
-            vec![Tender {
-                channel: channels[rng.below(channels.len())].into(),
-                amount: sale_total(replica, &lines),
-            }]
-        };
-        let id = run(
-            replica,
-            &mut rep,
-            Command::Sell {
-                customer_id: customer.clone(),
-                lines,
-                payments,
-                allow_negative_stock: true,
-                allow_over_credit_limit: false,
-            },
-        )?;
-        if let (Some(id), Some(c), true) = (&id, &customer, on_credit) {
-            open_credit.push((c.clone(), id.clone(), invoice_total(replica, id)));
-        }
-        if let Some(id) = id {
-            rep.invoices += 1;
-            recent.push((id, n_lines));
-            if recent.len() > 50 {
-                recent.remove(0);
+                });
+                tags.push(Tag::Shift);
             }
-        }
-        // Credit customers pay back over time, often in parts.
-        if !open_credit.is_empty() && rng.chance(25) {
-            let i = rng.below(open_credit.len());
-            let (c, inv, owed) = open_credit[i].clone();
-            let part = if rng.chance(50) {
-                owed
-            } else {
-                (owed / 2).max(1)
-            };
-            run(
-                replica,
-                &mut rep,
-                Command::TakePayment {
-                    customer_id: Some(c),
-                    invoice_id: Some(inv),
-                    amount: part,
-                    channel: ["bank", "cheque", "cash"][rng.below(3)].into(),
+
+            // Workshop orders move on, one step a slot.
+            let mut still = Vec::new();
+            for mut o in std::mem::take(&mut orders) {
+                let status = |st: OrderStatus| Command::SetOrderStatus {
+                    order_id: o.id.clone(),
+                    status: st,
+                };
+                match (o.step, o.stage) {
+                    (0, 0) => {
+                        cmds.push(status(OrderStatus::Cancelled));
+                        tags.push(Tag::None);
+                    }
+                    (0, 1) => {}
+                    (0, stage) => {
+                        cmds.push(status(OrderStatus::InProgress));
+                        cmds.push(Command::AddLabour {
+                            order_id: o.id.clone(),
+                            service_id: cat.services[self.rng.below(cat.services.len())].clone(),
+                            technician_id: None,
+                            price: None,
+                        });
+                        cmds.push(Command::UsePart {
+                            order_id: o.id.clone(),
+                            product_id: cat.products[self.rng.skewed(n_products)].0.clone(),
+                            qty: ONE,
+                            allow_negative_stock: true,
+                        });
+                        tags.extend([Tag::None, Tag::None, Tag::None]);
+                        if stage == 2 {
+                            cmds.push(status(OrderStatus::WaitingParts));
+                            tags.push(Tag::None);
+                        } else {
+                            o.step = 1;
+                            still.push(o);
+                        }
+                    }
+                    (_, stage) => {
+                        cmds.push(status(OrderStatus::Done));
+                        tags.push(Tag::None);
+                        if stage > 3 {
+                            // The customer pays at pickup, in the next slot.
+                            cmds.push(Command::InvoiceServiceOrder {
+                                order_id: o.id.clone(),
+                                payments: Vec::new(),
+                                allow_over_credit_limit: true,
+                            });
+                            tags.push(Tag::ServiceInvoice {
+                                customer: o.customer,
+                            });
+                        }
+                    }
+                }
+            }
+            orders = still;
+            for (c, invoice) in std::mem::take(&mut service_bills) {
+                let total = self.invoice_total(&invoice);
+                owed[c] -= total;
+                cmds.push(Command::TakePayment {
+                    customer_id: None,
+                    invoice_id: Some(invoice),
+                    amount: total,
+                    channel: "card".into(),
                     kind: PaymentKind::Invoice,
-                },
-            )?;
-            if part == owed {
-                open_credit.swap_remove(i);
-            } else {
-                open_credit[i].2 = owed - part;
+                });
+                tags.push(Tag::None);
             }
-        }
-        if rng.chance(2) && !recent.is_empty() {
-            let (inv, n) = recent[rng.below(recent.len())].clone();
-            run(
-                replica,
-                &mut rep,
-                Command::ReturnItems {
-                    invoice_id: inv,
-                    lines: vec![ReturnLineInput {
-                        line_no: rng.below(n) as i64,
-                        qty: ONE,
-                    }],
-                    reason: "damaged".into(),
-                },
-            )?;
-        }
-        if rng.chance(1) && !recent.is_empty() {
-            let (inv, _) = recent.swap_remove(rng.below(recent.len()));
-            run(
-                replica,
-                &mut rep,
-                Command::VoidInvoice {
-                    invoice_id: inv,
-                    reason: "entered by mistake".into(),
-                },
-            )?;
-        }
-        if s % 40 == 39 {
-            let lines = (0..10)
-                .map(|_| StockLineInput {
-                    product_id: products[rng.skewed(products.len())].0.clone(),
-                    qty: rng.range(20, 200) * ONE,
-                    unit_cost: None,
-                })
-                .collect();
-            run(
-                replica,
-                &mut rep,
-                Command::ReceiveStock {
+
+            // Credit customers pay back over time, often in parts: every
+            // slot, each open credit invoice is paid with a chance that
+            // depends on the customer (one credit customer in five is slow).
+            let mut still_open = Vec::with_capacity(open_credit.len());
+            for (c, invoice, due) in std::mem::take(&mut open_credit) {
+                let slow = c % 5 == 0;
+                if !self.rng.one_in(if slow { SLOW_PAYER } else { PAYER }) {
+                    still_open.push((c, invoice, due));
+                    continue;
+                }
+                let part = if self.rng.chance(50) {
+                    due
+                } else {
+                    (due / 2).max(1)
+                };
+                cmds.push(Command::TakePayment {
+                    customer_id: Some(cat.customers[c].0.clone()),
+                    invoice_id: Some(invoice.clone()),
+                    amount: part,
+                    channel: ["bank", "cheque", "cash"][self.rng.below(3)].into(),
+                    kind: PaymentKind::Invoice,
+                });
+                tags.push(Tag::None);
+                owed[c] -= part;
+                if part < due {
+                    still_open.push((c, invoice, due - part));
+                }
+            }
+            open_credit = still_open;
+
+            // Sales, with returns and voids of earlier cash sales in between.
+            for _ in 0..spread(size.sales, s) {
+                let n_lines = 1 + self.rng.below(size.max_sale_lines.max(1));
+                let mut lines = Vec::with_capacity(n_lines);
+                let mut total = 0;
+                for _ in 0..n_lines {
+                    let (id, price) = &cat.products[self.rng.skewed(n_products)];
+                    let line = SaleLine {
+                        product_id: id.clone(),
+                        qty: self.rng.range(1, 8) * ONE,
+                        unit_price: None,
+                        discount: 0,
+                        tax_rate_bp: 1500,
+                    };
+                    total += line_total(&line, *price);
+                    lines.push(line);
+                }
+                let walk_in = self.rng.chance(55) || cat.customers.is_empty();
+                let (customer, on_credit) = if walk_in {
+                    (None, false)
+                } else {
+                    let c = self.rng.skewed(cat.customers.len());
+                    let limit = cat.customers[c].1;
+                    let credit = limit > 0 && self.rng.chance(60) && owed[c] + total <= limit;
+                    (Some(c), credit)
+                };
+                let payments = if on_credit {
+                    owed[customer.expect("credit sales have a customer")] += total;
+                    Vec::new()
+                } else {
+                    vec![Tender {
+                        channel: CHANNELS[self.rng.below(CHANNELS.len())].into(),
+                        amount: total,
+                    }]
+                };
+                cmds.push(Command::Sell {
+                    customer_id: customer.map(|c| cat.customers[c].0.clone()),
+                    lines,
+                    payments,
+                    allow_negative_stock: true,
+                    allow_over_credit_limit: false,
+                });
+                tags.push(Tag::Sale {
+                    customer,
+                    on_credit,
+                    total,
+                    lines: n_lines,
+                });
+
+                // A cash sale is returned (in part) or voided at most once.
+                if self.rng.chance(2) && !recent.is_empty() {
+                    let (invoice, n) = recent.swap_remove(self.rng.below(recent.len()));
+                    cmds.push(Command::ReturnItems {
+                        invoice_id: invoice,
+                        lines: vec![ReturnLineInput {
+                            line_no: self.rng.below(n) as i64,
+                            qty: ONE,
+                        }],
+                        reason: "damaged".into(),
+                    });
+                    tags.push(Tag::None);
+                }
+                if self.rng.chance(1) && !recent.is_empty() {
+                    let (invoice, _) = recent.swap_remove(self.rng.below(recent.len()));
+                    cmds.push(Command::VoidInvoice {
+                        invoice_id: invoice,
+                        reason: "entered by mistake".into(),
+                    });
+                    tags.push(Tag::None);
+                }
+            }
+
+            // Supplier deliveries, mostly of what sells.
+            to_deliver += spread(size.delivery_lines, s);
+            while to_deliver >= next_delivery || (last && to_deliver > 0) {
+                let n = next_delivery.min(to_deliver);
+                let lines = (0..n)
+                    .map(|_| StockLineInput {
+                        product_id: cat.products[self.rng.skewed(n_products)].0.clone(),
+                        qty: self.rng.range(20, 200) * ONE,
+                        unit_cost: None,
+                    })
+                    .collect();
+                cmds.push(Command::ReceiveStock {
                     lines,
                     note: "supplier delivery".into(),
-                },
-            )?;
-        }
-        if s % orders_every == 0 && !vehicles.is_empty() && rep.service_orders < size.service_orders
-        {
-            rep.service_orders += 1;
-            workshop_order(
-                replica,
-                &mut rng,
-                &mut rep,
-                &mut run,
-                &vehicles,
-                &services,
-                &technicians,
-                &products,
-                s,
-            )?;
-        }
-    }
-    if let Some(id) = shift.take() {
-        run(
-            replica,
-            &mut rep,
-            Command::CloseShift {
-                shift_id: id,
-                counted: BTreeMap::from([("cash".to_string(), 100_000)]),
-            },
-        )?;
-    }
-    Ok(rep)
-}
+                });
+                tags.push(Tag::None);
+                to_deliver -= n;
+                next_delivery = self.rng.range(delivery_lo as i64, delivery_hi as i64) as usize;
+            }
 
-type Runner<'a> = dyn FnMut(&mut Replica, &mut GenerateReport, Command) -> Result<Option<String>, CommandError>
-    + 'a;
+            // New workshop orders, booked for the day of the latest sale.
+            orders_due += spread(size.service_orders, s);
+            if orders_due > 0
+                && !cat.vehicles.is_empty()
+                && !cat.technicians.is_empty()
+                && let Some(day) = self.today(&branch)
+            {
+                for _ in 0..orders_due {
+                    let (c, vehicle) = &cat.vehicles[self.rng.below(cat.vehicles.len())];
+                    cmds.push(Command::CreateServiceOrder {
+                        customer_id: cat.customers[*c].0.clone(),
+                        vehicle_id: vehicle.clone(),
+                        scheduled_date: day.clone(),
+                        technician_id: Some(
+                            cat.technicians[self.rng.below(cat.technicians.len())].clone(),
+                        ),
+                        complaint: [
+                            "noise from brakes",
+                            "service due",
+                            "engine light on",
+                            "pulls to the left",
+                        ][self.rng.below(4)]
+                        .into(),
+                        odometer: Some(self.rng.range(10_000, 250_000)),
+                    });
+                    tags.push(Tag::Order {
+                        customer: *c,
+                        stage: self.rng.below(10),
+                    });
+                }
+                orders_due = 0;
+            }
+            if last && let Some(id) = shift.take() {
+                cmds.push(self.close_shift(id));
+                tags.push(Tag::None);
+            }
 
-#[allow(clippy::too_many_arguments)]
-fn workshop_order(
-    replica: &mut Replica,
-    rng: &mut Rng,
-    rep: &mut GenerateReport,
-    run: &mut Runner<'_>,
-    vehicles: &[(String, String)],
-    services: &[String],
-    technicians: &[String],
-    products: &[(String, Money)],
-    s: usize,
-) -> Result<(), CommandError> {
-    let (customer, vehicle) = vehicles[rng.below(vehicles.len())].clone();
-    let day = crate::domain::day_of(replica_now(replica));
-    let Some(order) = run(
-        replica,
-        rep,
-        Command::CreateServiceOrder {
-            customer_id: customer,
-            vehicle_id: vehicle,
-            scheduled_date: day,
-            technician_id: Some(technicians[rng.below(technicians.len())].clone()),
-            complaint: [
-                "noise from brakes",
-                "service due",
-                "engine light on",
-                "pulls to the left",
-            ][s % 4]
-                .into(),
-            odometer: Some(rng.range(10_000, 250_000)),
-        },
-    )?
-    else {
-        return Ok(());
-    };
-    // Most orders go all the way; some stop on the way, a few are cancelled.
-    let stage = rng.below(10);
-    if stage == 0 {
-        run(
-            replica,
-            rep,
-            Command::SetOrderStatus {
-                order_id: order,
-                status: OrderStatus::Cancelled,
-            },
-        )?;
-        return Ok(());
+            let results = self.run(&cmds, false)?;
+            for (tag, result) in tags.into_iter().zip(results) {
+                let Some(o) = result else { continue };
+                match tag {
+                    Tag::None => {}
+                    Tag::Shift => shift = Some(o.id),
+                    Tag::Sale {
+                        customer,
+                        on_credit,
+                        total,
+                        lines,
+                    } => {
+                        self.report.invoices += 1;
+                        if on_credit {
+                            let c = customer.expect("credit sales have a customer");
+                            open_credit.push((c, o.id, total));
+                        } else {
+                            recent.push((o.id, lines));
+                            if recent.len() > 50 {
+                                recent.remove(0);
+                            }
+                        }
+                    }
+                    Tag::Order { customer, stage } => {
+                        self.report.service_orders += 1;
+                        orders.push(OrderInFlight {
+                            id: o.id,
+                            customer,
+                            stage,
+                            step: 0,
+                        });
+                    }
+                    Tag::ServiceInvoice { customer } => {
+                        self.report.invoices += 1;
+                        owed[customer] += self.invoice_total(&o.id);
+                        service_bills.push((customer, o.id));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
-    if stage == 1 {
-        return Ok(());
+
+    fn close_shift(&mut self, shift_id: String) -> Command {
+        let counted = BTreeMap::from([("cash".to_string(), self.rng.range(0, 500_000))]);
+        Command::CloseShift { shift_id, counted }
     }
-    run(
-        replica,
-        rep,
-        Command::SetOrderStatus {
-            order_id: order.clone(),
-            status: OrderStatus::InProgress,
-        },
-    )?;
-    run(
-        replica,
-        rep,
-        Command::AddLabour {
-            order_id: order.clone(),
-            service_id: services[rng.below(services.len())].clone(),
-            technician_id: None,
-            price: None,
-        },
-    )?;
-    run(
-        replica,
-        rep,
-        Command::UsePart {
-            order_id: order.clone(),
-            product_id: products[rng.skewed(products.len())].0.clone(),
-            qty: ONE,
-            allow_negative_stock: true,
-        },
-    )?;
-    if stage == 2 {
-        run(
-            replica,
-            rep,
-            Command::SetOrderStatus {
-                order_id: order,
-                status: OrderStatus::WaitingParts,
-            },
-        )?;
-        return Ok(());
+
+    /// The day of the latest sale at `branch` (`None` before the first).
+    fn today(&self, branch: &str) -> Option<String> {
+        self.replica
+            .connection()
+            .prepare_cached("SELECT max(day) FROM invoices WHERE branch_id = ?1")
+            .and_then(|mut s| s.query_row([branch], |r| r.get(0)))
+            .ok()
+            .flatten()
     }
-    run(
-        replica,
-        rep,
-        Command::SetOrderStatus {
-            order_id: order.clone(),
-            status: OrderStatus::Done,
-        },
-    )?;
-    if stage == 3 {
-        return Ok(());
+
+    fn invoice_total(&self, id: &str) -> Money {
+        self.replica
+            .connection()
+            .prepare_cached("SELECT total FROM invoices WHERE id = ?1")
+            .and_then(|mut s| s.query_row([id], |r| r.get(0)))
+            .unwrap_or(0)
     }
-    // The customer pays at pickup.
-    if let Some(invoice) = run(
-        replica,
-        rep,
-        Command::InvoiceServiceOrder {
-            order_id: order,
-            payments: Vec::new(),
-            allow_over_credit_limit: true,
-        },
-    )? {
-        let total = invoice_total(replica, &invoice);
-        run(
-            replica,
-            rep,
-            Command::TakePayment {
-                customer_id: None,
-                invoice_id: Some(invoice),
-                amount: total,
-                channel: "card".into(),
-                kind: PaymentKind::Invoice,
-            },
-        )?;
-    }
-    Ok(())
 }
 
 fn title(s: &str) -> String {
@@ -651,40 +930,10 @@ fn title(s: &str) -> String {
     }
 }
 
-fn invoice_total(replica: &Replica, id: &str) -> Money {
-    replica
-        .connection()
-        .query_row("SELECT total FROM invoices WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .unwrap_or(0)
-}
-
-fn replica_now(replica: &Replica) -> i64 {
-    replica
-        .connection()
-        .query_row("SELECT coalesce(max(at), 0) FROM invoices", [], |r| {
-            r.get(0)
-        })
-        .unwrap_or(0)
-}
-
-/// The total the engine will compute for `lines` (same rounding), so a
-/// walk-in sale can be tendered exactly.
-fn sale_total(replica: &Replica, lines: &[SaleLine]) -> Money {
-    let mut total = 0;
-    for l in lines {
-        let price: Money = replica
-            .connection()
-            .query_row(
-                "SELECT price FROM products WHERE id = ?1",
-                [&l.product_id],
-                |r| r.get(0),
-            )
-            .unwrap_or(0);
-        let g = crate::domain::gross(l.qty, l.unit_price.unwrap_or(price)).unwrap_or(0);
-        let tax = crate::domain::tax_on(g - l.discount, l.tax_rate_bp).unwrap_or(0);
-        total += g - l.discount + tax;
-    }
-    total
+/// The total the engine computes for a sale line at the catalogue `price`
+/// (same rounding), so a sale can be tendered exactly.
+fn line_total(l: &SaleLine, price: Money) -> Money {
+    let g = crate::domain::gross(l.qty, l.unit_price.unwrap_or(price)).unwrap_or(0);
+    let tax = crate::domain::tax_on(g - l.discount, l.tax_rate_bp).unwrap_or(0);
+    g - l.discount + tax
 }

@@ -17,6 +17,8 @@ const SMALL: DatasetSize = DatasetSize {
     products: 60,
     customers: 30,
     sales: 300,
+    max_sale_lines: 5,
+    delivery_lines: 120,
     service_orders: 20,
     days: 10,
 };
@@ -50,7 +52,11 @@ fn generated_data_is_deterministic_and_has_every_shape() {
     let c = ra.connection();
     let count = |sql: &str| -> i64 { c.query_row(sql, [], |r| r.get(0)).unwrap() };
     assert!(a.invoices >= SMALL.sales * 9 / 10, "{a:?}");
-    assert!(a.refused < a.commands / 20, "{a:?}");
+    // The generator keeps credit sales within limits and returns or voids a
+    // sale at most once: the engine refuses nothing.
+    assert_eq!(a.refused, 0, "{a:?}");
+    // Commands were batched: far fewer batches than commands.
+    assert!(a.batches * 5 < a.commands, "{a:?}");
     assert_eq!(
         count("SELECT count(*) FROM products"),
         SMALL.products as i64
@@ -66,6 +72,21 @@ fn generated_data_is_deterministic_and_has_every_shape() {
     assert!(count("SELECT count(DISTINCT status) FROM service_orders") >= 3);
     assert!(count("SELECT count(*) FROM shifts WHERE closed_at IS NOT NULL") > 0);
     assert!(count("SELECT count(DISTINCT day) FROM invoices") >= 5);
+    // Returns and voids of earlier sales, supplier deliveries after the
+    // opening stock, credit invoices paid back later.
+    assert!(count("SELECT count(*) FROM returns") > 0);
+    assert!(count("SELECT count(*) FROM invoice_voids") > 0);
+    assert!(count("SELECT count(*) FROM stock_records WHERE note = 'supplier delivery'") > 0);
+    assert!(
+        count(
+            "SELECT count(*) FROM payments p JOIN invoices i ON i.id = p.invoice_id WHERE p.at > i.at"
+        ) > 0
+    );
+    // A shift a day, each opened before the day's sales and closed later.
+    assert!(count("SELECT count(*) FROM shifts") >= SMALL.days - 1);
+    assert!(
+        count("SELECT count(*) FROM payments WHERE shift_id IS NULL AND kind = 'invoice'") == 0
+    );
     // Skewed popularity: the most sold product sells far more than the median one.
     let top =
         count("SELECT max(n) FROM (SELECT count(*) n FROM invoice_lines GROUP BY product_id)");

@@ -49,6 +49,8 @@
 
 #![warn(missing_docs)]
 
+pub mod bench;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

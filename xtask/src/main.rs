@@ -1,8 +1,14 @@
-//! Build and test tooling: the two commands at the top of the README.
+//! Build and test tooling: the commands of the README.
 //!
 //! - `cargo xtask run`: builds and starts the product.
 //! - `cargo xtask test`: installs what the tests need when it is missing,
 //!   then runs formatting, lint and every test of the workspace.
+//! - `cargo xtask bench [--size demo|terminal] [--out FILE] [--readme |
+//!   --no-readme] [bench args...]`: builds the benchmark in release, runs
+//!   it, writes its markdown report to FILE (default
+//!   `target/bench-SIZE.md`) and, for the terminal size (or with
+//!   `--readme`), puts the report in the README between
+//!   `<!-- bench:start -->` and `<!-- bench:end -->`.
 //!
 //! Everything here shells out to the ordinary tools (cargo, apt-get) so a
 //! reader can rerun any step by hand.
@@ -128,13 +134,88 @@ fn start(args: &[String]) -> Result<(), String> {
     run("sync-server", c)
 }
 
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+const BENCH_START: &str = "<!-- bench:start -->";
+const BENCH_END: &str = "<!-- bench:end -->";
+
+/// Replaces what is between the bench markers of `text` with `section`.
+fn replace_bench_section(text: &str, section: &str) -> Option<String> {
+    let a = text.find(BENCH_START)? + BENCH_START.len();
+    let b = a + text[a..].find(BENCH_END)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &text[..a],
+        section.trim_end(),
+        &text[b..]
+    ))
+}
+
+fn bench(args: &[String]) -> Result<(), String> {
+    let mut size = "terminal".to_string();
+    let mut out: Option<PathBuf> = None;
+    let mut readme: Option<bool> = None;
+    let mut pass = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size" => size = it.next().ok_or("--size needs a value")?.clone(),
+            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
+            "--readme" => readme = Some(true),
+            "--no-readme" => readme = Some(false),
+            other => pass.push(other.to_string()),
+        }
+    }
+    let out = out.unwrap_or_else(|| target_dir().join(format!("bench-{size}.md")));
+    ensure_apt("cc", &["build-essential"])?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "store-tests", "--bin", "bench"]);
+    run("cargo build --release --bin bench", build)?;
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--release",
+        "-q",
+        "-p",
+        "store-tests",
+        "--bin",
+        "bench",
+        "--",
+    ]);
+    c.args(["--size", &size, "--out"]);
+    c.arg(&out);
+    c.args(["--command", &format!("cargo xtask bench --size {size}")]);
+    c.args(&pass);
+    c.stdout(std::process::Stdio::null());
+    run(&format!("bench --size {size}"), c)?;
+    eprintln!("==> report: {}", out.display());
+    if readme.unwrap_or(size == "terminal") {
+        let report = std::fs::read_to_string(&out)
+            .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+        let path = root().join("README.md");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
+        let new = replace_bench_section(&text, &report)
+            .ok_or("README.md lacks the <!-- bench:start --> / <!-- bench:end --> markers")?;
+        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
+        eprintln!("==> README.md performance section updated");
+    }
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("run") => start(&args[1..]),
+        Some("bench") => bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask <run [server args...] | test>");
+            eprintln!(
+                "usage: cargo xtask <run [server args...] | test | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
+            );
             return ExitCode::from(2);
         }
     };

@@ -1,0 +1,2748 @@
+//! Benchmarks at scale: this engine, the floor and the seed's naive design,
+//! side by side on the same generated data (DESIGN.md §7).
+//!
+//! [`run`] generates (or reuses) a dataset through the real commands
+//! ([`store_core::generate`]), then builds three databases holding the same
+//! data and measures every operation on each, in the same run:
+//!
+//! - **engine**: this product. Reads through [`Queries`], writes through
+//!   [`Replica::execute`] (validation, one automerge change, the change and
+//!   the projection rows in one durable SQLite transaction).
+//! - **floor**: plain SQLite with the same tables, indexes and triggers but
+//!   no CRDT (a copy of the engine's database without its document tables).
+//!   Reads run the very statements the engine runs
+//!   ([`store_core::query::statements`]) with the same parameters; writes
+//!   insert the same rows directly in one durable transaction with the same
+//!   pragmas (WAL, `synchronous = FULL`), after the lookups any checkout
+//!   needs (product prices, the next bill number).
+//! - **naive**: the steel-store plan's starting point
+//!   (`seeds/steel-store-optimization-plan.md`): its schema (stock and
+//!   balances stored on products and customers, no ledger index), no index
+//!   beyond primary keys, one query per row (an invoice, then each line, then
+//!   each line's product; the customers, then one balance query per
+//!   customer), whole lists without pagination, and SQLite's default
+//!   configuration (rollback journal, `synchronous = FULL`, 2 MB cache) that
+//!   the plan sets out to fix.
+//!
+//! Every measurement warms up first, then runs a fixed number of iterations
+//! timed with [`Instant`]. A naive operation that would run for more than
+//! [`NAIVE_BUDGET`] is cut short and its time extrapolated from the share of
+//! its per-row queries that ran (shown with `~`).
+//!
+//! The report ([`Report::markdown`]) gives p50 / p95 / p99 and throughput
+//! per design, the ratios of the engine and the naive design to the floor,
+//! the DESIGN.md §7 budget of each row, document sizes, load times, peak
+//! memory, generation time and the machine.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use sha2::{Digest, Sha256};
+use store_core::generate::{DatasetSize, GenerateReport, generate_file};
+use store_core::query::{Period, Queries, TopBy};
+use store_core::{
+    Command, DocId, OpenOptions, OrderStatus, PaymentKind, Replica, ReplicaIdentity, SaleLine,
+    SeededEnv, StockLineInput, Tender,
+};
+
+/// End of the generated period (2026-09-21); every dataset ends here.
+pub const END_MS: i64 = 1_790_000_000_000;
+
+/// How long the naive design may run one operation (all its iterations)
+/// before it is cut short and extrapolated.
+pub const NAIVE_BUDGET: Duration = Duration::from_secs(8);
+
+/// A dataset the benchmark knows by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedSize {
+    /// `demo`, `terminal`, `server` or a test's own name.
+    pub name: &'static str,
+    /// The size.
+    pub size: DatasetSize,
+}
+
+impl NamedSize {
+    /// `demo`, `terminal` or `server`.
+    pub fn parse(name: &str) -> Option<NamedSize> {
+        match name {
+            "demo" => Some(NamedSize {
+                name: "demo",
+                size: DatasetSize::DEMO,
+            }),
+            "terminal" => Some(NamedSize {
+                name: "terminal",
+                size: DatasetSize::TERMINAL,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// How the dataset is generated.
+#[derive(Debug, Clone)]
+pub enum Generator {
+    /// In this process (tests).
+    InProcess,
+    /// By running this executable as `EXE --generate FILE --size NAME
+    /// --seed N`, so the generator's memory does not count in the
+    /// benchmark's peak (the bench binary runs itself).
+    Subprocess(PathBuf),
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The dataset.
+    pub size: NamedSize,
+    /// Seed of the generated data.
+    pub seed: u64,
+    /// Multiplies every iteration count (1.0 for the real run; tests use
+    /// a small value: at least one iteration always runs).
+    pub iterations: f64,
+    /// Where generated datasets are kept and reused (keyed by size, seed
+    /// and a digest of the engine's sources), `None` to generate afresh in
+    /// the work directory.
+    pub cache_dir: Option<PathBuf>,
+    /// Where the three databases are built (a temporary directory inside
+    /// it, removed at the end).
+    pub work_dir: PathBuf,
+    /// How to generate.
+    pub generator: Generator,
+    /// Regenerate even when a cached dataset exists.
+    pub regenerate: bool,
+    /// The command that reproduces the report (printed in it).
+    pub command: String,
+}
+
+/// Why the benchmark stopped.
+#[derive(Debug)]
+pub struct BenchError(pub String);
+
+impl std::fmt::Display for BenchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+macro_rules! impl_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for BenchError {
+            fn from(e: $t) -> Self {
+                BenchError(e.to_string())
+            }
+        }
+    )*};
+}
+impl_from!(
+    rusqlite::Error,
+    std::io::Error,
+    store_core::CommandError,
+    store_core::OpenError,
+    store_core::ApplyError,
+    store_core::generate::GenerateError
+);
+
+type Result<T> = std::result::Result<T, BenchError>;
+
+fn err(msg: impl Into<String>) -> BenchError {
+    BenchError(msg.into())
+}
+
+/// The identity the datasets are generated with and the engine runs as.
+pub fn identity() -> ReplicaIdentity {
+    ReplicaIdentity {
+        replica_id: "T1".into(),
+        branch_id: "B1".into(),
+        branch_code: "B1".into(),
+        terminal_code: "T1".into(),
+    }
+}
+
+// ---------------------------------------------------------------- statistics
+
+/// Timings of one operation on one design.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    /// Milliseconds per run, in the order they ran.
+    pub samples: Vec<f64>,
+    /// Set when a run was cut short and its time extrapolated: what share
+    /// of it ran.
+    pub extrapolated: Option<String>,
+}
+
+impl Stats {
+    /// The `q` quantile (nearest rank), in ms.
+    pub fn quantile(&self, q: f64) -> f64 {
+        if self.samples.is_empty() {
+            return f64::NAN;
+        }
+        let mut s = self.samples.clone();
+        s.sort_by(f64::total_cmp);
+        let rank = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len());
+        s[rank - 1]
+    }
+    /// Median, ms.
+    pub fn p50(&self) -> f64 {
+        self.quantile(0.50)
+    }
+    /// 95th percentile, ms.
+    pub fn p95(&self) -> f64 {
+        self.quantile(0.95)
+    }
+    /// 99th percentile, ms.
+    pub fn p99(&self) -> f64 {
+        self.quantile(0.99)
+    }
+    /// Operations per second (the inverse of the mean).
+    pub fn throughput(&self) -> f64 {
+        if self.samples.is_empty() {
+            return f64::NAN;
+        }
+        let mean = self.samples.iter().sum::<f64>() / self.samples.len() as f64;
+        1000.0 / mean
+    }
+}
+
+/// How far a naive run got before its deadline.
+enum Progress {
+    Done,
+    /// Cut short after `done` of its `total` per-row queries.
+    Partial {
+        done: usize,
+        total: usize,
+    },
+}
+
+struct Deadline(Option<Instant>);
+
+impl Deadline {
+    fn passed(&self) -> bool {
+        self.0.is_some_and(|d| Instant::now() > d)
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Warm-up runs, then `iters` timed runs.
+fn measure(warmup: usize, iters: usize, mut f: impl FnMut(usize) -> Result<()>) -> Result<Stats> {
+    for i in 0..warmup {
+        f(i)?;
+    }
+    let mut samples = Vec::with_capacity(iters);
+    for i in 0..iters {
+        let t = Instant::now();
+        f(warmup + i)?;
+        samples.push(ms(t.elapsed()));
+    }
+    Ok(Stats {
+        samples,
+        extrapolated: None,
+    })
+}
+
+/// As [`measure`] for the naive design, within a time budget: iterations
+/// stop once the budget is spent (at least one timed run), and a first run
+/// that would not end within it is cut short and its time extrapolated
+/// from the share of its per-row queries that ran.
+fn measure_naive(
+    warmup: usize,
+    iters: usize,
+    budget: Duration,
+    mut f: impl FnMut(usize, &Deadline) -> Result<Progress>,
+) -> Result<Stats> {
+    let start = Instant::now();
+    let mut stats = Stats::default();
+    for i in 0..warmup + iters {
+        // Only a run that must give the first sample may be cut short.
+        let warming = i < warmup;
+        let deadline = if stats.samples.is_empty() {
+            Deadline(Some(start + budget))
+        } else {
+            Deadline(None)
+        };
+        let t = Instant::now();
+        let p = f(i, &deadline)?;
+        let took = ms(t.elapsed());
+        match p {
+            Progress::Done => {
+                if !warming || start.elapsed() >= budget {
+                    stats.samples.push(took);
+                }
+            }
+            Progress::Partial { done, total } => {
+                let share = done.max(1) as f64 / total.max(1) as f64;
+                stats.samples.push(took / share);
+                stats.extrapolated = Some(format!(
+                    "cut after {done} of {total} per-row queries ({:.1} s), extrapolated",
+                    took / 1000.0
+                ));
+                break;
+            }
+        }
+        if start.elapsed() >= budget && !stats.samples.is_empty() {
+            break;
+        }
+    }
+    Ok(stats)
+}
+
+// ---------------------------------------------------------------- the report
+
+/// A DESIGN.md §7 budget an engine figure is compared with.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Budget {
+    /// The engine's p95 must be at most this many ms.
+    Ms {
+        /// Limit, ms.
+        limit: f64,
+        /// Where it comes from.
+        what: &'static str,
+    },
+    /// The engine's p95 must be at most this many times the floor's.
+    FloorRatio {
+        /// Limit.
+        limit: f64,
+    },
+}
+
+/// One operation measured on the three designs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    /// What was measured.
+    pub name: String,
+    /// This engine.
+    pub engine: Stats,
+    /// Plain SQLite, same tables and indexes, no CRDT.
+    pub floor: Stats,
+    /// The seed's naive design.
+    pub naive: Stats,
+    /// What DESIGN.md §7 asks of the engine here.
+    pub budgets: Vec<Budget>,
+}
+
+impl Row {
+    /// Engine p95 over floor p95.
+    pub fn engine_ratio(&self) -> f64 {
+        self.engine.p95() / self.floor.p95()
+    }
+    /// Naive p95 over floor p95.
+    pub fn naive_ratio(&self) -> f64 {
+        self.naive.p95() / self.floor.p95()
+    }
+    /// `Some(true)` when every budget holds, `None` without budget.
+    pub fn within_budget(&self) -> Option<bool> {
+        if self.budgets.is_empty() {
+            return None;
+        }
+        Some(self.budgets.iter().all(|b| match b {
+            Budget::Ms { limit, .. } => self.engine.p95() <= *limit,
+            Budget::FloorRatio { limit } => self.engine_ratio() <= *limit,
+        }))
+    }
+}
+
+/// Sizes of the documents of one kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DocSizes {
+    /// `catalog`, `customers`, `journal` or `workshop`.
+    pub kind: String,
+    /// Documents of this kind.
+    pub documents: i64,
+    /// Changes stored.
+    pub changes: i64,
+    /// Sum of the changes' bytes.
+    pub change_bytes: i64,
+    /// Sum of the snapshots' bytes.
+    pub snapshot_bytes: i64,
+    /// The largest document (changes + snapshot bytes).
+    pub largest: String,
+    /// Its changes not in its snapshot (applied at load).
+    pub largest_pending: i64,
+    /// Its bytes.
+    pub largest_bytes: i64,
+    /// Time to load it into memory (snapshot, then the changes after it).
+    pub load: Stats,
+}
+
+/// A load time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadRow {
+    /// What was loaded.
+    pub name: String,
+    /// Timings.
+    pub stats: Stats,
+    /// Budget, if any.
+    pub budget: Option<Budget>,
+}
+
+/// The machine the benchmark ran on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Machine {
+    /// Logical CPUs (`/proc/cpuinfo`).
+    pub cores: usize,
+    /// CPU model.
+    pub model: String,
+    /// `MemTotal` of `/proc/meminfo`, KiB.
+    pub memory_kib: u64,
+}
+
+impl Machine {
+    /// Reads `/proc/cpuinfo` and `/proc/meminfo`.
+    pub fn detect() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cores = cpu.lines().filter(|l| l.starts_with("processor")).count();
+        let model = cpu
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| "unknown CPU".into());
+        let mem = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let memory_kib = mem
+            .lines()
+            .find(|l| l.starts_with("MemTotal:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        Machine {
+            cores: cores.max(1),
+            model,
+            memory_kib,
+        }
+    }
+}
+
+/// The high-water mark of this process's resident memory (`VmHWM`), KiB.
+pub fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How the dataset was made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Generation {
+    /// The generator's own report.
+    pub report: GenerateReport,
+    /// Wall time.
+    pub millis: u64,
+    /// Peak resident memory of the generating process, KiB.
+    pub peak_rss_kib: u64,
+    /// Reused from the cache rather than generated by this run.
+    pub reused: bool,
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The command that reproduces it.
+    pub command: String,
+    /// Dataset name.
+    pub size_name: String,
+    /// Seed.
+    pub seed: u64,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Row counts of the dataset, by table.
+    pub counts: Vec<(String, i64)>,
+    /// Size of the engine's database file, bytes.
+    pub db_bytes: u64,
+    /// How the dataset was made.
+    pub generation: Generation,
+    /// Reads.
+    pub reads: Vec<Row>,
+    /// Writes.
+    pub writes: Vec<Row>,
+    /// Documents by kind.
+    pub docs: Vec<DocSizes>,
+    /// Load times.
+    pub loads: Vec<LoadRow>,
+    /// Peak resident memory of the benchmark process, KiB.
+    pub peak_rss_kib: u64,
+    /// The same before the documents were loaded for the load times, KiB.
+    pub peak_rss_before_loads_kib: u64,
+    /// Wall time of the whole run, s.
+    pub seconds: f64,
+    /// One-minute load average of the machine at the start and at the end
+    /// of the run (`/proc/loadavg`): other work distorts the timings.
+    pub load_average: (f64, f64),
+}
+
+/// The machine's one-minute load average.
+pub fn load_average() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(f64::NAN)
+}
+
+fn fmt_ms(v: f64) -> String {
+    if v.is_nan() {
+        "n/a".into()
+    } else if v >= 10_000.0 {
+        format!("{:.0} s", v / 1000.0)
+    } else if v >= 1000.0 {
+        format!("{:.2} s", v / 1000.0)
+    } else if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else if v >= 10.0 {
+        format!("{v:.1} ms")
+    } else if v >= 1.0 {
+        format!("{v:.2} ms")
+    } else {
+        format!("{v:.3} ms")
+    }
+}
+
+fn fmt_rate(v: f64) -> String {
+    if v.is_nan() {
+        "n/a".into()
+    } else if v >= 10_000.0 {
+        format!("{:.0}k/s", v / 1000.0)
+    } else if v >= 1000.0 {
+        format!("{:.1}k/s", v / 1000.0)
+    } else if v >= 10.0 {
+        format!("{v:.0}/s")
+    } else if v >= 0.1 {
+        format!("{v:.2}/s")
+    } else {
+        format!("{v:.4}/s")
+    }
+}
+
+fn fmt_ratio(v: f64) -> String {
+    if !v.is_finite() {
+        "n/a".into()
+    } else if v >= 100.0 {
+        format!("{v:.0}×")
+    } else if v >= 10.0 {
+        format!("{v:.1}×")
+    } else {
+        format!("{v:.2}×")
+    }
+}
+
+fn fmt_bytes(b: i64) -> String {
+    let b = b as f64;
+    if b >= 1024.0 * 1024.0 * 1024.0 {
+        format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0))
+    } else if b >= 1024.0 * 1024.0 {
+        format!("{:.1} MiB", b / (1024.0 * 1024.0))
+    } else if b >= 1024.0 {
+        format!("{:.1} KiB", b / 1024.0)
+    } else {
+        format!("{b:.0} B")
+    }
+}
+
+fn fmt_count(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// One design's cell: `p50 / p95 / p99 (throughput)`, `~` when extrapolated.
+pub fn cell(s: &Stats) -> String {
+    let mark = if s.extrapolated.is_some() { "~" } else { "" };
+    format!(
+        "{mark}{} / {} / {} ({})",
+        fmt_ms(s.p50()),
+        fmt_ms(s.p95()),
+        fmt_ms(s.p99()),
+        fmt_rate(s.throughput())
+    )
+}
+
+fn budget_cell(row: &Row) -> String {
+    if row.budgets.is_empty() {
+        return "—".into();
+    }
+    row.budgets
+        .iter()
+        .map(|b| {
+            let (ok, text) = match b {
+                Budget::Ms { limit, what } => (
+                    row.engine.p95() <= *limit,
+                    format!("≤ {} {what}", fmt_ms(*limit)),
+                ),
+                Budget::FloorRatio { limit } => (
+                    row.engine_ratio() <= *limit,
+                    format!("≤ {limit}× floor (CRDT path)"),
+                ),
+            };
+            format!("{} {text}", if ok { "✅" } else { "❌" })
+        })
+        .collect::<Vec<_>>()
+        .join("<br>")
+}
+
+const TABLE_HEAD: &str = "| operation | engine p50 / p95 / p99 (throughput) | floor p50 / p95 / p99 (throughput) | naive p50 / p95 / p99 (throughput) | engine ÷ floor | naive ÷ floor | DESIGN.md §7 budget (engine p95) |\n|---|---|---|---|---|---|---|\n";
+
+impl Report {
+    /// The report as markdown (the README's performance section).
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            s,
+            "Reproduce with `{}` (release build; it rewrites this section). \
+             Machine: {} cores ({}), {:.1} GiB of memory; load average {:.1} at the start \
+             of the run and {:.1} at its end (the benchmark accounts for about 1; more is \
+             other work competing for the cores, which distorts the timings). Whole run: {:.0} s.\n",
+            self.command,
+            m.cores,
+            m.model,
+            m.memory_kib as f64 / (1024.0 * 1024.0),
+            self.load_average.0,
+            self.load_average.1,
+            self.seconds
+        );
+        let count = |t: &str| {
+            self.counts
+                .iter()
+                .find(|(n, _)| n == t)
+                .map_or(0, |(_, c)| *c)
+        };
+        let g = &self.generation;
+        let _ = writeln!(
+            s,
+            "**Dataset** `{}` (seed {}): {} products, {} customers, {} vehicles, {} invoices \
+             with {} lines, {} stock movements, {} payments, {} ledger entries, {} service \
+             orders, {} shifts; a {} database. Generated through the real commands \
+             (`store_core::generate`, batches of up to {} commands) in {:.0} s: {} commands in \
+             {} batches, {} refused, generator peak memory {}{}.\n",
+            self.size_name,
+            self.seed,
+            fmt_count(count("products")),
+            fmt_count(count("customers")),
+            fmt_count(count("vehicles")),
+            fmt_count(count("invoices")),
+            fmt_count(count("invoice_lines")),
+            fmt_count(count("stock_movements")),
+            fmt_count(count("payments")),
+            fmt_count(count("ledger_entries")),
+            fmt_count(count("service_orders")),
+            fmt_count(count("shifts")),
+            fmt_bytes(self.db_bytes as i64),
+            store_core::MAX_BATCH,
+            g.millis as f64 / 1000.0,
+            fmt_count(g.report.commands as i64),
+            fmt_count(g.report.batches as i64),
+            g.report.refused,
+            fmt_bytes(g.peak_rss_kib as i64 * 1024),
+            if g.reused {
+                " (measured when the dataset was generated; this run reused it)"
+            } else {
+                ""
+            }
+        );
+        s.push_str(
+            "**Designs**, measured in the same run on the same data: \
+             *engine* is this product (reads through `store_core::query::Queries`, \
+             writes through `Replica::execute`: validation, one automerge change, change and \
+             projection in one durable transaction); *floor* is plain SQLite with the same \
+             tables, indexes and triggers and no CRDT (the same SQL for reads; for writes the \
+             same rows inserted directly in one transaction, WAL, `synchronous = FULL`); \
+             *naive* is the steel-store plan's starting point: its schema with no index \
+             beyond primary keys, one query per row, whole lists without pagination, SQLite \
+             defaults (rollback journal, `synchronous = FULL`). Times are per operation; \
+             ratios compare p95 (DESIGN.md §7 figures are p95); `~` marks a naive run cut \
+             short and extrapolated from the share of its per-row queries that ran.\n\n",
+        );
+        s.push_str("#### Reads\n\n");
+        s.push_str(TABLE_HEAD);
+        for r in &self.reads {
+            push_row(&mut s, r);
+        }
+        s.push_str("\n#### Writes\n\n");
+        s.push_str(TABLE_HEAD);
+        for r in &self.writes {
+            push_row(&mut s, r);
+        }
+        if let Some(c) = self.writes.first() {
+            let _ = writeln!(
+                s,
+                "\n**CRDT write overhead**: a durable checkout costs the engine {} at p95 against \
+                 {} for the floor, {} (DESIGN.md §7 asks for 2× at most: {}); at p50, {} against \
+                 {}, {}.",
+                fmt_ms(c.engine.p95()),
+                fmt_ms(c.floor.p95()),
+                fmt_ratio(c.engine_ratio()),
+                if c.engine_ratio() <= 2.0 {
+                    "met"
+                } else {
+                    "not met"
+                },
+                fmt_ms(c.engine.p50()),
+                fmt_ms(c.floor.p50()),
+                fmt_ratio(c.engine.p50() / c.floor.p50()),
+            );
+        }
+        s.push_str("\n#### Documents\n\n");
+        s.push_str("| kind | documents | changes | change bytes | snapshot bytes | largest document | its load p50 / p95 |\n|---|---|---|---|---|---|---|\n");
+        for d in &self.docs {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | `{}` ({}, {} changes after its snapshot) | {} / {} |",
+                d.kind,
+                fmt_count(d.documents),
+                fmt_count(d.changes),
+                fmt_bytes(d.change_bytes),
+                fmt_bytes(d.snapshot_bytes),
+                d.largest,
+                fmt_bytes(d.largest_bytes),
+                fmt_count(d.largest_pending),
+                fmt_ms(d.load.p50()),
+                fmt_ms(d.load.p95())
+            );
+        }
+        s.push_str("\n#### Load\n\n| what | p50 | p95 | budget |\n|---|---|---|---|\n");
+        for l in &self.loads {
+            let budget = match &l.budget {
+                Some(Budget::Ms { limit, what }) => format!(
+                    "{} ≤ {} {what}",
+                    if l.stats.p95() <= *limit {
+                        "✅"
+                    } else {
+                        "❌"
+                    },
+                    fmt_ms(*limit)
+                ),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {budget} |",
+                l.name,
+                fmt_ms(l.stats.p50()),
+                fmt_ms(l.stats.p95())
+            );
+        }
+        let cut: Vec<&Row> = self
+            .reads
+            .iter()
+            .chain(&self.writes)
+            .filter(|r| r.naive.extrapolated.is_some())
+            .collect();
+        if !cut.is_empty() {
+            s.push_str("\n**Naive runs cut short** (budget ");
+            let _ = writeln!(s, "{} s per operation):", NAIVE_BUDGET.as_secs());
+            for r in cut {
+                let _ = writeln!(
+                    s,
+                    "- {}: {}.",
+                    r.name,
+                    r.naive.extrapolated.as_deref().unwrap_or("")
+                );
+            }
+        }
+        let _ = writeln!(
+            s,
+            "\n**Memory**: peak resident memory (VmHWM) of the benchmark process {} ({} before \
+             the documents were loaded for the load times; both count the database pages \
+             SQLite maps into memory, up to 256 MiB per connection), of the generator {}.",
+            fmt_bytes(self.peak_rss_kib as i64 * 1024),
+            fmt_bytes(self.peak_rss_before_loads_kib as i64 * 1024),
+            fmt_bytes(g.peak_rss_kib as i64 * 1024)
+        );
+        s
+    }
+}
+
+fn push_row(s: &mut String, r: &Row) {
+    let _ = writeln!(
+        s,
+        "| {} | {} | {} | {} | {} | {} | {} |",
+        r.name,
+        cell(&r.engine),
+        cell(&r.floor),
+        cell(&r.naive),
+        fmt_ratio(r.engine_ratio()),
+        fmt_ratio(r.naive_ratio()),
+        budget_cell(r)
+    );
+}
+
+// ---------------------------------------------------------------- dataset
+
+/// A digest of the engine's sources: a cached dataset is reused only when
+/// they have not changed since it was generated.
+fn source_digest() -> Option<String> {
+    let core = Path::new(env!("CARGO_MANIFEST_DIR")).join("../core");
+    let mut files = Vec::new();
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        if let Ok(rd) = std::fs::read_dir(dir) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+    }
+    walk(&core.join("src"), &mut files);
+    files.push(core.join("Cargo.toml"));
+    files.sort();
+    if files.len() < 2 {
+        return None;
+    }
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(
+            f.strip_prefix(&core)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        h.update(std::fs::read(&f).ok()?);
+    }
+    Some(
+        h.finalize()
+            .iter()
+            .take(6)
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+    )
+}
+
+fn write_generation(path: &Path, g: &Generation) -> Result<()> {
+    let r = &g.report;
+    std::fs::write(
+        path,
+        format!(
+            "commands={}\nrefused={}\ninvoices={}\nservice_orders={}\nbatches={}\nmillis={}\npeak_rss_kib={}\n",
+            r.commands,
+            r.refused,
+            r.invoices,
+            r.service_orders,
+            r.batches,
+            g.millis,
+            g.peak_rss_kib
+        ),
+    )?;
+    Ok(())
+}
+
+/// Parses what [`write_generation`] wrote (also the `--generate` output).
+pub fn parse_generation(text: &str) -> Option<Generation> {
+    let kv: BTreeMap<&str, u64> = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter_map(|(k, v)| Some((k.trim(), v.trim().parse().ok()?)))
+        .collect();
+    let get = |k: &str| kv.get(k).copied();
+    Some(Generation {
+        report: GenerateReport {
+            commands: get("commands")? as usize,
+            refused: get("refused")? as usize,
+            invoices: get("invoices")? as usize,
+            service_orders: get("service_orders")? as usize,
+            batches: get("batches")? as usize,
+        },
+        millis: get("millis")?,
+        peak_rss_kib: get("peak_rss_kib")?,
+        reused: false,
+    })
+}
+
+/// Generates `size` into a new file at `path` (the `--generate` mode of the
+/// bench binary, and the in-process generator), and says how it went.
+pub fn generate_dataset(path: &Path, size: &DatasetSize, seed: u64) -> Result<Generation> {
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+    }
+    let t = Instant::now();
+    let report = generate_file(path, identity(), size, seed, END_MS)?;
+    Ok(Generation {
+        report,
+        millis: t.elapsed().as_millis() as u64,
+        peak_rss_kib: peak_rss_kib(),
+        reused: false,
+    })
+}
+
+/// Prints a generation's summary in the format [`parse_generation`] reads.
+pub fn generation_text(g: &Generation) -> String {
+    let r = &g.report;
+    format!(
+        "commands={}\nrefused={}\ninvoices={}\nservice_orders={}\nbatches={}\nmillis={}\npeak_rss_kib={}\n",
+        r.commands, r.refused, r.invoices, r.service_orders, r.batches, g.millis, g.peak_rss_kib
+    )
+}
+
+/// The dataset file: from the cache when it is there and current,
+/// otherwise generated (into the cache when there is one).
+fn dataset(opts: &Options, work: &Path) -> Result<(PathBuf, Generation)> {
+    let digest = source_digest();
+    let cached = match (&opts.cache_dir, &digest) {
+        (Some(dir), Some(d)) => {
+            std::fs::create_dir_all(dir)?;
+            Some(dir.join(format!("{}-{}-{d}.sqlite", opts.size.name, opts.seed)))
+        }
+        _ => None,
+    };
+    let path = cached
+        .clone()
+        .unwrap_or_else(|| work.join("dataset.sqlite"));
+    let meta = path.with_extension("generation");
+    if !opts.regenerate
+        && cached.is_some()
+        && path.exists()
+        && let Some(mut g) = std::fs::read_to_string(&meta)
+            .ok()
+            .and_then(|t| parse_generation(&t))
+    {
+        g.reused = true;
+        return Ok((path, g));
+    }
+    let _ = std::fs::remove_file(&meta);
+    let g = match &opts.generator {
+        Generator::InProcess => generate_dataset(&path, &opts.size.size, opts.seed)?,
+        Generator::Subprocess(exe) => {
+            let t = Instant::now();
+            let out = std::process::Command::new(exe)
+                .arg("--generate")
+                .arg(&path)
+                .args(["--size", opts.size.name, "--seed", &opts.seed.to_string()])
+                .stderr(std::process::Stdio::inherit())
+                .output()?;
+            if !out.status.success() {
+                return Err(err(format!("the generator failed: {}", out.status)));
+            }
+            let mut g = parse_generation(&String::from_utf8_lossy(&out.stdout))
+                .ok_or_else(|| err("the generator's output is unreadable"))?;
+            g.millis = t.elapsed().as_millis() as u64;
+            g
+        }
+    };
+    write_generation(&meta, &g)?;
+    Ok((path, g))
+}
+
+/// Copies a closed database file (checkpointed, so the main file is whole).
+fn copy_db(from: &Path, to: &Path) -> Result<()> {
+    {
+        let c = Connection::open(from)?;
+        c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    }
+    std::fs::copy(from, to)?;
+    Ok(())
+}
+
+const ENGINE_PRAGMAS: &str = "PRAGMA foreign_keys = ON;
+     PRAGMA busy_timeout = 5000;
+     PRAGMA cache_size = -40000;
+     PRAGMA temp_store = MEMORY;
+     PRAGMA mmap_size = 268435456;
+     PRAGMA synchronous = FULL;";
+
+/// The floor: the engine's tables without the documents, opened with the
+/// engine's pragmas.
+fn build_floor(dataset: &Path, path: &Path) -> Result<Connection> {
+    copy_db(dataset, path)?;
+    let c = Connection::open(path)?;
+    c.set_prepared_statement_cache_capacity(256);
+    c.execute_batch("DROP TABLE doc_changes; DROP TABLE documents; VACUUM;")?;
+    c.execute_batch(ENGINE_PRAGMAS)?;
+    let _mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    Ok(c)
+}
+
+/// The steel-store plan's starting schema: stock and balances stored on
+/// products and customers, no index beyond primary keys.
+const NAIVE_SCHEMA: &str = "
+CREATE TABLE customers (id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT, address TEXT,
+    credit_limit INTEGER NOT NULL, balance INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE products (id TEXT PRIMARY KEY, sku TEXT NOT NULL, barcode TEXT, name TEXT NOT NULL,
+    category TEXT NOT NULL, grade TEXT, unit TEXT NOT NULL, price INTEGER NOT NULL,
+    cost INTEGER NOT NULL, current_stock INTEGER NOT NULL, min_stock_alert INTEGER NOT NULL,
+    status TEXT NOT NULL);
+CREATE TABLE payment_channels (id TEXT PRIMARY KEY, name TEXT NOT NULL, is_cash INTEGER NOT NULL);
+CREATE TABLE invoices (id TEXT PRIMARY KEY, bill_number TEXT NOT NULL, customer_id TEXT,
+    branch_id TEXT NOT NULL, date INTEGER NOT NULL, day TEXT NOT NULL, subtotal INTEGER NOT NULL,
+    discount INTEGER NOT NULL, tax INTEGER NOT NULL, total INTEGER NOT NULL,
+    paid_amount INTEGER NOT NULL, returned_amount INTEGER NOT NULL,
+    remaining_balance INTEGER NOT NULL, status TEXT NOT NULL);
+CREATE TABLE invoice_items (id INTEGER PRIMARY KEY, invoice_id TEXT NOT NULL, line_no INTEGER NOT NULL,
+    product_id TEXT, description TEXT NOT NULL, quantity INTEGER NOT NULL,
+    unit_price INTEGER NOT NULL, discount INTEGER NOT NULL, tax INTEGER NOT NULL,
+    total INTEGER NOT NULL, cost INTEGER NOT NULL);
+CREATE TABLE payments (id TEXT PRIMARY KEY, customer_id TEXT, reference_invoice_id TEXT,
+    shift_id TEXT, amount INTEGER NOT NULL, payment_channel_id TEXT NOT NULL,
+    payment_type TEXT NOT NULL, date INTEGER NOT NULL, day TEXT NOT NULL);
+CREATE TABLE returns (id TEXT PRIMARY KEY, invoice_id TEXT NOT NULL, customer_id TEXT,
+    branch_id TEXT NOT NULL, date INTEGER NOT NULL, day TEXT NOT NULL, total INTEGER NOT NULL);
+CREATE TABLE stock_movements (id TEXT PRIMARY KEY, product_id TEXT NOT NULL,
+    quantity INTEGER NOT NULL, movement_type TEXT NOT NULL, reference_type TEXT NOT NULL,
+    reference_id TEXT NOT NULL, customer_id TEXT, date INTEGER NOT NULL);
+CREATE TABLE ledger_entries (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, date INTEGER NOT NULL,
+    type TEXT NOT NULL, category TEXT NOT NULL, amount INTEGER NOT NULL,
+    reference_type TEXT NOT NULL, reference_id TEXT NOT NULL);
+CREATE TABLE shifts (id TEXT PRIMARY KEY, terminal_id TEXT NOT NULL, branch_id TEXT NOT NULL,
+    user_id TEXT NOT NULL, opened_at INTEGER NOT NULL, opening_float INTEGER NOT NULL,
+    closed_at INTEGER);
+CREATE TABLE shift_counts (id INTEGER PRIMARY KEY, shift_id TEXT NOT NULL, channel TEXT NOT NULL,
+    counted INTEGER NOT NULL);
+CREATE TABLE technicians (id TEXT PRIMARY KEY, branch_id TEXT NOT NULL, name TEXT NOT NULL);
+CREATE TABLE vehicles (id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, plate TEXT NOT NULL,
+    make TEXT NOT NULL, model TEXT NOT NULL, year INTEGER);
+CREATE TABLE service_orders (id TEXT PRIMARY KEY, number TEXT NOT NULL, customer_id TEXT NOT NULL,
+    vehicle_id TEXT NOT NULL, branch_id TEXT NOT NULL, status TEXT NOT NULL,
+    service_date TEXT NOT NULL, technician_assigned TEXT, complaint TEXT NOT NULL,
+    odometer INTEGER, invoice_id TEXT, updated_at INTEGER NOT NULL);
+CREATE TABLE service_order_labour (id INTEGER PRIMARY KEY, order_id TEXT NOT NULL,
+    service_id TEXT NOT NULL, description TEXT NOT NULL, technician_id TEXT,
+    price INTEGER NOT NULL, duration_min INTEGER NOT NULL);
+";
+
+/// Loads the engine's data into the naive schema, rows in the order they
+/// happened (as the naive system would have written them).
+const NAIVE_LOAD: &str = "
+INSERT INTO customers SELECT c.id, c.name, c.phone_wanted, c.address, c.credit_limit,
+    coalesce(b.balance, 0), c.created_at
+    FROM e.customers c LEFT JOIN e.customer_balances b ON b.customer_id = c.id ORDER BY c.created_at;
+INSERT INTO products SELECT p.id, p.sku_wanted, p.barcode_wanted, p.name, p.category, p.grade, p.unit,
+    p.price, p.cost, coalesce(s.qty, 0), p.min_stock, p.status
+    FROM e.products p LEFT JOIN e.stock_levels s ON s.product_id = p.id AND s.branch_id = :branch
+    ORDER BY p.rid;
+INSERT INTO payment_channels SELECT code, name, is_cash FROM e.payment_channels;
+INSERT INTO invoices SELECT id, coalesce(bill_no, bill_no_wanted), customer_id, branch_id, at, day,
+    subtotal, discount, tax, total, paid, returned, remaining, status FROM e.invoices ORDER BY at, seq;
+INSERT INTO invoice_items(invoice_id, line_no, product_id, description, quantity, unit_price,
+    discount, tax, total, cost)
+    SELECT l.invoice_id, l.line_no, l.product_id, l.description, l.qty, l.unit_price, l.discount,
+           l.tax, l.total, l.cost
+    FROM e.invoice_lines l JOIN e.invoices i ON i.id = l.invoice_id ORDER BY i.at, i.seq, l.line_no;
+INSERT INTO payments SELECT id, customer_id, invoice_id, shift_id, amount, channel, kind, at, day
+    FROM e.payments ORDER BY at;
+INSERT INTO returns SELECT id, invoice_id, customer_id, branch_id, at, day, total FROM e.returns ORDER BY at;
+INSERT INTO stock_movements SELECT id, product_id, qty, kind, ref_kind, ref_id, customer_id, at
+    FROM e.stock_movements ORDER BY at;
+INSERT INTO ledger_entries SELECT id, customer_id, at,
+    CASE WHEN debit > 0 THEN 'debit' ELSE 'credit' END, category, debit + credit, ref_kind, ref_id
+    FROM e.ledger_entries ORDER BY at;
+INSERT INTO shifts SELECT id, terminal_id, branch_id, user_id, opened_at, opening_float, closed_at
+    FROM e.shifts ORDER BY opened_at;
+INSERT INTO shift_counts(shift_id, channel, counted) SELECT shift_id, channel, counted FROM e.shift_counts;
+INSERT INTO technicians SELECT id, branch_id, name FROM e.technicians;
+INSERT INTO vehicles SELECT id, customer_id, plate, make, model, year FROM e.vehicles ORDER BY created_at;
+INSERT INTO service_orders SELECT id, number, customer_id, vehicle_id, branch_id, status,
+    scheduled_date, technician_id, complaint, odometer, invoice_id, updated_at
+    FROM e.service_orders ORDER BY created_at;
+INSERT INTO service_order_labour(order_id, service_id, description, technician_id, price, duration_min)
+    SELECT order_id, service_id, description, technician_id, price, duration_min
+    FROM e.service_order_labour;
+";
+
+fn build_naive(dataset: &Path, path: &Path, branch: &str) -> Result<Connection> {
+    let c = Connection::open(path)?;
+    c.execute_batch("PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF;")?;
+    c.execute_batch(NAIVE_SCHEMA)?;
+    c.execute("ATTACH DATABASE ?1 AS e", [dataset.to_string_lossy()])?;
+    c.execute_batch("BEGIN")?;
+    for stmt in NAIVE_LOAD
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let mut st = c.prepare(stmt)?;
+        if st.parameter_count() > 0 {
+            st.execute(rusqlite::named_params! {":branch": branch})?;
+        } else {
+            st.execute([])?;
+        }
+    }
+    c.execute_batch("COMMIT; DETACH DATABASE e;")?;
+    drop(c);
+    // The plan's starting point: SQLite's defaults.
+    let c = Connection::open(path)?;
+    c.set_prepared_statement_cache_capacity(64);
+    let _mode: String = c.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
+    c.execute_batch("PRAGMA synchronous = FULL;")?;
+    Ok(c)
+}
+
+// ---------------------------------------------------------------- the run
+
+/// What the operations run on: parameters picked from the data, the same
+/// for every design.
+struct Picks {
+    branch: String,
+    search: String,
+    barcode: String,
+    statement_customer: String,
+    invoice: String,
+    month_from: String,
+    month_to: String,
+    status: String,
+    top_product: String,
+    schedule_day: String,
+    shift: String,
+    as_of: i64,
+    /// Products sold by the checkouts, with prices, costs and names.
+    products: Vec<(String, i64, i64, String)>,
+    /// Open invoices to take payments against: (invoice, customer).
+    open_invoices: Vec<(String, Option<String>)>,
+    /// Orders whose status toggles between in progress and waiting for parts.
+    orders: Vec<(String, OrderStatus)>,
+}
+
+fn one<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result<T> {
+    c.query_row(sql, [], |r| r.get(0))
+        .map_err(|e| err(format!("{e}: {sql}")))
+}
+
+fn pick(c: &Connection) -> Result<Picks> {
+    let branch = identity().branch_id;
+    let (category, grade): (String, String) = c.query_row(
+        "SELECT category, grade FROM products WHERE category = 'sheet' ORDER BY rid LIMIT 1",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let _ = category;
+    let search = format!("Sheet {grade} 1");
+    let barcode: String = one(
+        c,
+        "SELECT barcode FROM products WHERE barcode IS NOT NULL ORDER BY rid
+         LIMIT 1 OFFSET (SELECT count(*) / 2 FROM products)",
+    )?;
+    let statement_customer: String = one(
+        c,
+        "SELECT customer_id FROM customer_balances ORDER BY entries DESC, customer_id LIMIT 1",
+    )?;
+    let invoice: String = one(
+        c,
+        "SELECT i.id FROM invoices i JOIN payments p ON p.invoice_id = i.id
+         GROUP BY i.id ORDER BY count(*) DESC, (SELECT count(*) FROM invoice_lines l
+                                               WHERE l.invoice_id = i.id) DESC, i.id LIMIT 1",
+    )?;
+    let last_day: String = one(c, "SELECT max(day) FROM invoices")?;
+    // The last whole month when there is one, else the last month.
+    let first_day: String = one(c, "SELECT min(day) FROM invoices")?;
+    let mut month = last_day[..7].to_string();
+    let prev = prev_month(&month);
+    if first_day[..7] <= *prev.as_str() {
+        month = prev;
+    }
+    let month_from = format!("{month}-01");
+    let month_to = format!("{month}-31");
+    let top_product: String = one(
+        c,
+        "SELECT product_id FROM stock_movements GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT 1",
+    )?;
+    let schedule_day: String = one(
+        c,
+        "SELECT scheduled_date FROM service_orders GROUP BY scheduled_date
+         ORDER BY count(*) DESC, scheduled_date DESC LIMIT 1",
+    )
+    .unwrap_or_else(|_| last_day.clone());
+    let shift: String = one(
+        c,
+        "SELECT s.id FROM shifts s WHERE s.closed_at IS NOT NULL
+         ORDER BY (SELECT count(*) FROM payments p WHERE p.shift_id = s.id) DESC, s.id LIMIT 1",
+    )?;
+    let as_of: i64 = one(c, "SELECT max(at) FROM invoices")?;
+    let products = c
+        .prepare(
+            "SELECT id, price, cost, name FROM products WHERE status = 'active'
+             ORDER BY rid LIMIT 200",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let open_invoices = c
+        .prepare(
+            "SELECT id, customer_id FROM invoices WHERE remaining >= 1000 AND voided = 0
+             ORDER BY remaining DESC, id LIMIT 200",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let orders = c
+        .prepare(
+            "SELECT id, status FROM service_orders WHERE status IN ('in_progress', 'waiting_parts')
+             ORDER BY id LIMIT 300",
+        )?
+        .query_map([], |r| {
+            let s: String = r.get(1)?;
+            Ok((
+                r.get(0)?,
+                OrderStatus::parse(&s).unwrap_or(OrderStatus::InProgress),
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if products.len() < 5 || open_invoices.is_empty() || orders.is_empty() {
+        return Err(err(
+            "the dataset is too small: it needs 5 products, an open invoice of 10.00 and an order in progress",
+        ));
+    }
+    Ok(Picks {
+        branch,
+        search,
+        barcode,
+        statement_customer,
+        invoice,
+        month_from,
+        month_to,
+        status: "paid".into(),
+        top_product,
+        schedule_day,
+        shift,
+        as_of,
+        products,
+        open_invoices,
+        orders,
+    })
+}
+
+fn prev_month(m: &str) -> String {
+    let y: i32 = m[..4].parse().unwrap_or(2000);
+    let mo: i32 = m[5..7].parse().unwrap_or(1);
+    if mo == 1 {
+        format!("{:04}-12", y - 1)
+    } else {
+        format!("{y:04}-{:02}", mo - 1)
+    }
+}
+
+/// Scales an iteration count (at least 1).
+fn n(opts: &Options, base: usize) -> usize {
+    ((base as f64 * opts.iterations).round() as usize).max(1)
+}
+
+fn open_engine(path: &Path, synchronous_full: bool, seed: u64) -> Result<Replica> {
+    Ok(Replica::open(
+        path,
+        identity(),
+        Box::new(SeededEnv::new(seed, END_MS, 1_000)),
+        &OpenOptions {
+            synchronous_full,
+            ..OpenOptions::default()
+        },
+    )?)
+}
+
+/// Runs the whole benchmark.
+pub fn run(opts: &Options) -> Result<Report> {
+    let started = Instant::now();
+    let load_at_start = load_average();
+    std::fs::create_dir_all(&opts.work_dir)?;
+    let work = tempfile::Builder::new()
+        .prefix("bench-")
+        .tempdir_in(&opts.work_dir)?;
+    eprintln!("bench: dataset {} (seed {})", opts.size.name, opts.seed);
+    let (dataset_path, generation) = dataset(opts, work.path())?;
+    eprintln!(
+        "bench: dataset ready ({}, {:.0} s)",
+        if generation.reused {
+            "reused"
+        } else {
+            "generated"
+        },
+        generation.millis as f64 / 1000.0
+    );
+    let engine_path = work.path().join("engine.sqlite");
+    copy_db(&dataset_path, &engine_path)?;
+    let db_bytes = std::fs::metadata(&engine_path)?.len();
+    let floor = build_floor(&dataset_path, &work.path().join("floor.sqlite"))?;
+    let naive = build_naive(
+        &engine_path,
+        &work.path().join("naive.sqlite"),
+        &identity().branch_id,
+    )?;
+    eprintln!("bench: floor and naive databases built");
+
+    let mut counts = Vec::new();
+    for t in [
+        "products",
+        "customers",
+        "vehicles",
+        "invoices",
+        "invoice_lines",
+        "stock_movements",
+        "payments",
+        "ledger_entries",
+        "service_orders",
+        "shifts",
+    ] {
+        counts.push((
+            t.to_string(),
+            one(&floor, &format!("SELECT count(*) FROM {t}"))?,
+        ));
+    }
+    let picks = pick(&floor)?;
+    check_same_data(&floor, &naive)?;
+
+    let mut engine = open_engine(&engine_path, true, opts.seed ^ 0xBE7C)?;
+    let reads = measure_reads(opts, &engine, &floor, &naive, &picks)?;
+    eprintln!("bench: reads measured");
+    let mut docs = doc_sizes(&engine)?;
+    let writes = measure_writes(opts, &mut engine, &engine_path, &floor, &naive, &picks)?;
+    eprintln!("bench: writes measured");
+    drop(engine);
+    let peak_rss_before_loads_kib = peak_rss_kib();
+    for d in &mut docs {
+        d.load = load_doc(opts, &engine_path, &d.largest)?;
+    }
+    let mut loads = measure_loads(opts, &engine_path, &picks)?;
+    if let Some(j) = docs.iter().find(|d| d.kind == "journal") {
+        loads.push(LoadRow {
+            name: format!(
+                "load the largest journal document (`{}`, {}, {} changes after its snapshot)",
+                j.largest,
+                fmt_bytes(j.largest_bytes),
+                j.largest_pending
+            ),
+            stats: j.load.clone(),
+            budget: None,
+        });
+    }
+    Ok(Report {
+        command: opts.command.clone(),
+        size_name: opts.size.name.to_string(),
+        seed: opts.seed,
+        machine: Machine::detect(),
+        counts,
+        db_bytes,
+        generation,
+        reads,
+        writes,
+        docs,
+        loads,
+        peak_rss_kib: peak_rss_kib(),
+        peak_rss_before_loads_kib,
+        seconds: started.elapsed().as_secs_f64(),
+        load_average: (load_at_start, load_average()),
+    })
+}
+
+/// The three databases hold the same data (a guard against a broken load).
+fn check_same_data(floor: &Connection, naive: &Connection) -> Result<()> {
+    for (a, b) in [
+        (
+            "SELECT count(*), sum(total), sum(paid) FROM invoices",
+            "SELECT count(*), sum(total), sum(paid_amount) FROM invoices",
+        ),
+        (
+            "SELECT count(*), sum(qty) FROM stock_movements",
+            "SELECT count(*), sum(quantity) FROM stock_movements",
+        ),
+        (
+            "SELECT count(*), sum(debit) - sum(credit) FROM ledger_entries",
+            "SELECT count(*), sum(CASE type WHEN 'debit' THEN amount ELSE -amount END) FROM ledger_entries",
+        ),
+    ] {
+        let x: (i64, i64) = floor.query_row(a, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let y: (i64, i64) = naive.query_row(b, [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if x != y {
+            return Err(err(format!(
+                "naive data differs: {a} gave {x:?}, {b} gave {y:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- reads
+
+/// Runs one of the engine's statements (by its name in
+/// [`store_core::query::statements`]) on the floor, reading every column.
+fn floor_sql(c: &Connection, name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>> {
+    let sql = store_core::query::statements()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| s)
+        .ok_or_else(|| err(format!("no statement {name}")))?;
+    let mut st = c.prepare_cached(sql)?;
+    let cols = st.column_count();
+    let rows = st
+        .query_map(params_from_iter(args.iter()), |r| {
+            (0..cols).map(|i| r.get::<_, Value>(i)).collect()
+        })?
+        .collect::<rusqlite::Result<Vec<Vec<Value>>>>()?;
+    Ok(rows)
+}
+
+fn first_int(rows: &[Vec<Value>]) -> i64 {
+    match rows.first().and_then(|r| r.first()) {
+        Some(Value::Integer(i)) => *i,
+        _ => 0,
+    }
+}
+
+fn t(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn i(v: i64) -> Value {
+    Value::Integer(v)
+}
+
+const PAGE: u32 = 50;
+
+type NaiveFn<'a> = Box<dyn FnMut(&Deadline) -> Result<Progress> + 'a>;
+type PlainFn<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+
+struct ReadOp<'a> {
+    name: String,
+    iters: usize,
+    engine: PlainFn<'a>,
+    floor: PlainFn<'a>,
+    naive: NaiveFn<'a>,
+    budgets: Vec<Budget>,
+}
+
+fn catalogue_budget() -> Vec<Budget> {
+    vec![Budget::Ms {
+        limit: 1.0,
+        what: "native catalogue query",
+    }]
+}
+
+fn measure_reads(
+    opts: &Options,
+    engine: &Replica,
+    floor: &Connection,
+    naive: &Connection,
+    p: &Picks,
+) -> Result<Vec<Row>> {
+    let q = Queries::new(engine.connection());
+    let fast = n(opts, 500);
+    let slow = n(opts, 40);
+    let mut ops: Vec<ReadOp<'_>> = Vec::new();
+
+    // Product search by name prefix.
+    let fts = store_core::query::fts_query(&p.search).unwrap_or_default();
+    ops.push(ReadOp {
+        name: format!("product search by name prefix (\"{}\", first page of 20)", p.search),
+        iters: fast,
+        engine: Box::new(|| {
+            q.search_products(&p.search, &p.branch, None, 20)?;
+            Ok(())
+        }),
+        floor: Box::new(move || {
+            floor_sql(
+                floor,
+                "product_search",
+                &[t(&fts), t(&p.branch), i(i64::MIN), i(20)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            // LIKE is case-insensitive, as the search is; every match, no page.
+            let rows = naive
+                .prepare_cached(
+                    "SELECT id, sku, barcode, name, category, grade, unit, price, current_stock, status
+                     FROM products WHERE name LIKE ?1 || '%' ORDER BY name",
+                )?
+                .query_map([&p.search], |r| r.get::<_, String>(0))?
+                .count();
+            let _ = rows;
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        name: "product by barcode".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.product_by_barcode(&p.barcode, &p.branch)?
+                .ok_or_else(|| err("barcode not found"))?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "product_by_barcode",
+                &[t(&p.barcode), t(&p.branch)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            naive
+                .prepare_cached(
+                    "SELECT id, sku, barcode, name, price, current_stock FROM products WHERE barcode = ?1",
+                )?
+                .query_row([&p.barcode], |r| r.get::<_, String>(0))?;
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        name: format!("low-stock alerts (page of {PAGE})"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.low_stock(&p.branch, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "low_stock",
+                &[t(&p.branch), t(""), t(""), i(PAGE as i64)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            naive
+                .prepare_cached(
+                    "SELECT id, sku, name, category, unit, min_stock_alert, current_stock FROM products
+                     WHERE status = 'active' AND current_stock <= min_stock_alert ORDER BY name",
+                )?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .count();
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        name: format!("customer statement, first page of {PAGE} (busiest customer)"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.customer_statement(&p.statement_customer, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            let c = t(&p.statement_customer);
+            let opening = floor_sql(floor, "statement_opening", &[c.clone(), i(i64::MIN), t("")])?;
+            floor_sql(
+                floor,
+                "statement_page",
+                &[
+                    c,
+                    i(i64::MIN),
+                    t(""),
+                    i(first_int(&opening)),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_statement(naive, &p.statement_customer, d)),
+        budgets: vec![Budget::Ms {
+            limit: 2.0,
+            what: "(browser budget)",
+        }],
+    });
+
+    ops.push(ReadOp {
+        name: "invoice with lines and payments".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.invoice(&p.invoice)?
+                .ok_or_else(|| err("invoice not found"))?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            for s in ["invoice_header", "invoice_lines", "invoice_settlements"] {
+                floor_sql(floor, s, &[t(&p.invoice)])?;
+            }
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_invoice(naive, &p.invoice, d)),
+        budgets: vec![Budget::Ms {
+            limit: 1.0,
+            what: "(browser budget)",
+        }],
+    });
+
+    ops.push(ReadOp {
+        name: format!(
+            "invoices by status and date ('{}', {}, page of {PAGE})",
+            p.status,
+            &p.month_from[..7]
+        ),
+        iters: fast,
+        engine: Box::new(|| {
+            q.invoices_by_status(&p.status, &p.month_from, &p.month_to, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "invoices_by_status",
+                &[
+                    t(&p.status),
+                    t(&p.month_from),
+                    t(""),
+                    t(&p.month_to),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_invoices_by_status(naive, p, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: format!("month sales report ({})", &p.month_from[..7]),
+        iters: slow,
+        engine: Box::new(|| {
+            q.sales_report(Period::Month, &p.month_from, &p.month_to)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            for s in [
+                "sales_by_branch",
+                "returns_by_branch",
+                "sales_by_channel",
+                "sales_by_category",
+            ] {
+                floor_sql(floor, s, &[t(&p.month_from), t(&p.month_to), i(7)])?;
+            }
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_month_report(naive, p, d)),
+        budgets: vec![Budget::Ms {
+            limit: 50.0,
+            what: "(browser budget)",
+        }],
+    });
+
+    ops.push(ReadOp {
+        name: format!("top 20 products by revenue ({})", &p.month_from[..7]),
+        iters: slow,
+        engine: Box::new(|| {
+            q.top_products(None, &p.month_from, &p.month_to, TopBy::Revenue, 20)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "top_products",
+                &[t(&p.month_from), t(&p.month_to), i(1), i(20)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_top_products(naive, p, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: "receivables aging (whole book)".into(),
+        iters: slow,
+        engine: Box::new(|| {
+            q.receivables_aging(p.as_of)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(floor, "aging_totals", &[i(p.as_of)])?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            let mut buckets = [0i64; 4];
+            let mut st = naive.prepare_cached(
+                "SELECT date, remaining_balance FROM invoices WHERE remaining_balance > 0 AND status <> 'void'",
+            )?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let at: i64 = r.get(0)?;
+                let rem: i64 = r.get(1)?;
+                let days = (p.as_of - at) / 86_400_000;
+                buckets[match days {
+                    ..=30 => 0,
+                    31..=60 => 1,
+                    61..=90 => 2,
+                    _ => 3,
+                }] += rem;
+            }
+            Ok(Progress::Done)
+        }),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: format!("customers with a balance (page of {PAGE})"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.customers_with_balance(None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "customers_with_balance",
+                &[i(i64::MAX), t(""), i(PAGE as i64)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_balances(naive, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: format!("stock card, first page of {PAGE} (most moved product)"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.stock_card(&p.top_product, &p.branch, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            let (pr, b) = (t(&p.top_product), t(&p.branch));
+            let start = floor_sql(
+                floor,
+                "stock_card_start",
+                &[pr.clone(), b.clone(), i(i64::MAX), t("")],
+            )?;
+            floor_sql(
+                floor,
+                "stock_card_page",
+                &[
+                    pr,
+                    b,
+                    i(i64::MAX),
+                    t(""),
+                    i(first_int(&start)),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_stock_card(naive, &p.top_product, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: "workshop day schedule (busiest day)".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.day_schedule(&p.branch, &p.schedule_day, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "day_schedule",
+                &[
+                    t(&p.branch),
+                    t(&p.schedule_day),
+                    t(""),
+                    t(""),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_schedule(naive, p, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: "shift summary (expected against counted)".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.shift_summary(&p.shift)?
+                .ok_or_else(|| err("shift not found"))?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(floor, "shift_header", &[t(&p.shift)])?;
+            floor_sql(floor, "shift_channels", &[t(&p.shift)])?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_shift(naive, &p.shift, d)),
+        budgets: vec![],
+    });
+
+    let mut rows = Vec::new();
+    for mut op in ops {
+        let warm = (op.iters / 10).max(1);
+        // Engine and floor alternate in rounds, so that a disturbance of the
+        // machine hits both alike.
+        let mut engine = Stats::default();
+        let mut floor = Stats::default();
+        let rounds = 4.min(op.iters);
+        for r in 0..rounds {
+            let k = op.iters / rounds + usize::from(r < op.iters % rounds);
+            let w = if r == 0 { warm } else { 0 };
+            engine
+                .samples
+                .extend(measure(w, k, |_| (op.engine)())?.samples);
+            floor
+                .samples
+                .extend(measure(w, k, |_| (op.floor)())?.samples);
+        }
+        let naive = measure_naive(1, op.iters, NAIVE_BUDGET, |_, d| (op.naive)(d))?;
+        eprintln!("bench: read {}", op.name);
+        rows.push(Row {
+            name: op.name,
+            engine,
+            floor,
+            naive,
+            budgets: op.budgets,
+        });
+    }
+    Ok(rows)
+}
+
+fn naive_statement(c: &Connection, customer: &str, d: &Deadline) -> Result<Progress> {
+    let entries = c
+        .prepare_cached(
+            "SELECT id, date, type, category, amount, reference_type, reference_id
+             FROM ledger_entries WHERE customer_id = ?1 ORDER BY date, id",
+        )?
+        .query_map([customer], |r| {
+            Ok((
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut balance = 0i64;
+    for (k, (ty, amount, ref_kind, ref_id)) in entries.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: entries.len(),
+            });
+        }
+        balance += if ty == "debit" { *amount } else { -amount };
+        // The bill number of the invoice behind the entry, one query each.
+        let invoice: Option<String> = match ref_kind.as_str() {
+            "invoice" => Some(ref_id.clone()),
+            "payment" => c
+                .prepare_cached("SELECT reference_invoice_id FROM payments WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get(0))
+                .optional()?
+                .flatten(),
+            "return" => c
+                .prepare_cached("SELECT invoice_id FROM returns WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get(0))
+                .optional()?,
+            _ => None,
+        };
+        if let Some(inv) = invoice {
+            let _bill: Option<String> = c
+                .prepare_cached("SELECT bill_number FROM invoices WHERE id = ?1")?
+                .query_row([inv], |r| r.get(0))
+                .optional()?;
+        }
+    }
+    let _ = balance;
+    Ok(Progress::Done)
+}
+
+fn naive_invoice(c: &Connection, id: &str, _d: &Deadline) -> Result<Progress> {
+    let customer: Option<String> = c
+        .prepare_cached("SELECT customer_id FROM invoices WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if let Some(cu) = customer {
+        c.prepare_cached("SELECT name FROM customers WHERE id = ?1")?
+            .query_row([cu], |r| r.get::<_, String>(0))?;
+    }
+    let items: Vec<i64> = c
+        .prepare_cached("SELECT id FROM invoice_items WHERE invoice_id = ?1 ORDER BY line_no")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for item in items {
+        let product: Option<String> = c
+            .prepare_cached("SELECT product_id FROM invoice_items WHERE id = ?1")?
+            .query_row([item], |r| r.get(0))?;
+        if let Some(pr) = product {
+            c.prepare_cached("SELECT sku, name FROM products WHERE id = ?1")?
+                .query_row([pr], |r| r.get::<_, String>(0))?;
+        }
+    }
+    c.prepare_cached(
+        "SELECT id, amount, payment_channel_id, payment_type, date FROM payments
+         WHERE reference_invoice_id = ?1 ORDER BY date",
+    )?
+    .query_map([id], |r| r.get::<_, String>(0))?
+    .count();
+    c.prepare_cached("SELECT id, total, date FROM returns WHERE invoice_id = ?1")?
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .count();
+    Ok(Progress::Done)
+}
+
+fn naive_invoices_by_status(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    let rows: Vec<Option<String>> = c
+        .prepare_cached(
+            "SELECT customer_id FROM invoices WHERE status = ?1 AND day BETWEEN ?2 AND ?3
+             ORDER BY day, id",
+        )?
+        .query_map([&p.status, &p.month_from, &p.month_to], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (k, cu) in rows.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: rows.len(),
+            });
+        }
+        if let Some(cu) = cu {
+            c.prepare_cached("SELECT name FROM customers WHERE id = ?1")?
+                .query_row([cu], |r| r.get::<_, String>(0))?;
+        }
+    }
+    Ok(Progress::Done)
+}
+
+/// Sales of the month per category: the invoices, then each one's items,
+/// then each item's product.
+fn naive_lines_by_product(
+    c: &Connection,
+    p: &Picks,
+    d: &Deadline,
+    mut each: impl FnMut(&str, i64, i64, Option<(String, String)>),
+) -> Result<Progress> {
+    let invoices: Vec<String> = c
+        .prepare_cached(
+            "SELECT id FROM invoices WHERE day BETWEEN ?1 AND ?2 AND status <> 'void' ORDER BY date",
+        )?
+        .query_map([&p.month_from, &p.month_to], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (k, inv) in invoices.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: invoices.len(),
+            });
+        }
+        let items: Vec<(Option<String>, i64, i64)> = c
+            .prepare_cached(
+                "SELECT product_id, quantity, total FROM invoice_items WHERE invoice_id = ?1",
+            )?
+            .query_map([inv], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (product, qty, total) in items {
+            let info = match &product {
+                Some(pr) => c
+                    .prepare_cached("SELECT category, name FROM products WHERE id = ?1")?
+                    .query_row([pr], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?,
+                None => None,
+            };
+            each(product.as_deref().unwrap_or(""), qty, total, info);
+        }
+    }
+    Ok(Progress::Done)
+}
+
+fn naive_month_report(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    c.prepare_cached(
+        "SELECT count(*), sum(total), sum(paid_amount) FROM invoices WHERE day BETWEEN ?1 AND ?2",
+    )?
+    .query_row([&p.month_from, &p.month_to], |_| Ok(()))?;
+    let mut by_channel: BTreeMap<String, i64> = BTreeMap::new();
+    let pays: Vec<(String, i64)> = c
+        .prepare_cached(
+            "SELECT payment_channel_id, amount FROM payments WHERE day BETWEEN ?1 AND ?2",
+        )?
+        .query_map([&p.month_from, &p.month_to], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (ch, amount) in pays {
+        *by_channel.entry(ch).or_default() += amount;
+    }
+    for ch in by_channel.keys() {
+        c.prepare_cached("SELECT name FROM payment_channels WHERE id = ?1")?
+            .query_row([ch], |r| r.get::<_, String>(0))?;
+    }
+    c.prepare_cached("SELECT count(*), sum(total) FROM returns WHERE day BETWEEN ?1 AND ?2")?
+        .query_row([&p.month_from, &p.month_to], |_| Ok(()))?;
+    naive_lines_by_product(c, p, d, |_, _, total, info| {
+        let cat = info.map(|(c, _)| c).unwrap_or_else(|| "labour".into());
+        *totals.entry(cat).or_default() += total;
+    })
+}
+
+fn naive_top_products(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    let mut revenue: BTreeMap<String, i64> = BTreeMap::new();
+    let progress = naive_lines_by_product(c, p, d, |product, _, total, _| {
+        if !product.is_empty() {
+            *revenue.entry(product.to_string()).or_default() += total;
+        }
+    })?;
+    let mut top: Vec<(i64, String)> = revenue.into_iter().map(|(k, v)| (v, k)).collect();
+    top.sort_by(|a, b| b.cmp(a));
+    top.truncate(20);
+    Ok(progress)
+}
+
+fn naive_balances(c: &Connection, d: &Deadline) -> Result<Progress> {
+    let customers: Vec<String> = c
+        .prepare_cached("SELECT id, name, phone, credit_limit FROM customers")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut with_balance = Vec::new();
+    for (k, cu) in customers.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: customers.len(),
+            });
+        }
+        let balance: i64 = c
+            .prepare_cached(
+                "SELECT coalesce(sum(CASE type WHEN 'debit' THEN amount ELSE -amount END), 0)
+                 FROM ledger_entries WHERE customer_id = ?1",
+            )?
+            .query_row([cu], |r| r.get(0))?;
+        if balance != 0 {
+            with_balance.push((balance, cu.clone()));
+        }
+    }
+    with_balance.sort_by(|a, b| b.cmp(a));
+    Ok(Progress::Done)
+}
+
+fn naive_stock_card(c: &Connection, product: &str, d: &Deadline) -> Result<Progress> {
+    let on_hand: i64 = c
+        .prepare_cached("SELECT current_stock FROM products WHERE id = ?1")?
+        .query_row([product], |r| r.get(0))?;
+    let moves: Vec<(i64, String, String)> = c
+        .prepare_cached(
+            "SELECT quantity, reference_type, reference_id FROM stock_movements
+             WHERE product_id = ?1 ORDER BY date DESC, id DESC",
+        )?
+        .query_map([product], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut balance = on_hand;
+    for (k, (qty, ref_kind, ref_id)) in moves.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: moves.len(),
+            });
+        }
+        balance -= qty;
+        if ref_kind == "invoice" {
+            c.prepare_cached("SELECT bill_number FROM invoices WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get::<_, String>(0))
+                .optional()?;
+        } else if ref_kind == "order" {
+            c.prepare_cached("SELECT number FROM service_orders WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get::<_, String>(0))
+                .optional()?;
+        }
+    }
+    let _ = balance;
+    Ok(Progress::Done)
+}
+
+fn naive_schedule(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    type OrderRow = (String, String, String, Option<String>);
+    let orders: Vec<OrderRow> = c
+        .prepare_cached(
+            "SELECT id, customer_id, vehicle_id, technician_assigned FROM service_orders
+             WHERE branch_id = ?1 AND service_date = ?2 ORDER BY number",
+        )?
+        .query_map([&p.branch, &p.schedule_day], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (k, (id, cu, v, tech)) in orders.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: orders.len(),
+            });
+        }
+        c.prepare_cached("SELECT name FROM customers WHERE id = ?1")?
+            .query_row([cu], |r| r.get::<_, String>(0))
+            .optional()?;
+        c.prepare_cached("SELECT plate, make, model FROM vehicles WHERE id = ?1")?
+            .query_row([v], |r| r.get::<_, String>(0))
+            .optional()?;
+        if let Some(tech) = tech {
+            c.prepare_cached("SELECT name FROM technicians WHERE id = ?1")?
+                .query_row([tech], |r| r.get::<_, String>(0))
+                .optional()?;
+        }
+        c.prepare_cached(
+            "SELECT coalesce(sum(duration_min), 0), coalesce(sum(price), 0)
+             FROM service_order_labour WHERE order_id = ?1",
+        )?
+        .query_row([id], |_| Ok(()))?;
+    }
+    Ok(Progress::Done)
+}
+
+fn naive_shift(c: &Connection, shift: &str, _d: &Deadline) -> Result<Progress> {
+    c.prepare_cached("SELECT opened_at, opening_float, closed_at FROM shifts WHERE id = ?1")?
+        .query_row([shift], |_| Ok(()))?;
+    let mut by_channel: BTreeMap<String, i64> = BTreeMap::new();
+    let pays: Vec<(String, String, i64)> = c
+        .prepare_cached(
+            "SELECT payment_channel_id, payment_type, amount FROM payments WHERE shift_id = ?1",
+        )?
+        .query_map([shift], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (ch, kind, amount) in pays {
+        *by_channel.entry(ch).or_default() += if kind == "refund" { -amount } else { amount };
+    }
+    c.prepare_cached("SELECT channel, counted FROM shift_counts WHERE shift_id = ?1")?
+        .query_map([shift], |r| r.get::<_, String>(0))?
+        .count();
+    for ch in by_channel.keys() {
+        c.prepare_cached("SELECT name, is_cash FROM payment_channels WHERE id = ?1")?
+            .query_row([ch], |r| r.get::<_, String>(0))?;
+    }
+    Ok(Progress::Done)
+}
+
+// ---------------------------------------------------------------- writes
+
+/// Deterministic ids and choices for the writes, the same for every design.
+struct Ids(u64);
+
+impl Ids {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^ (z >> 31)
+    }
+    fn id(&mut self) -> String {
+        format!("{:016x}{:04x}", self.next(), self.next() & 0xffff)
+    }
+}
+
+/// One checkout: five lines (product index, quantity).
+fn checkout_lines(k: usize, products: usize) -> Vec<(usize, i64)> {
+    let mut ids = Ids(k as u64 * 7919 + 1);
+    (0..5)
+        .map(|_| {
+            (
+                (ids.next() % products as u64) as usize,
+                (1 + ids.next() % 5) as i64 * 1000,
+            )
+        })
+        .collect()
+}
+
+fn line_amounts(qty: i64, price: i64) -> (i64, i64, i64) {
+    let gross = store_core::domain::gross(qty, price).unwrap_or(0);
+    let tax = store_core::domain::tax_on(gross, 1500).unwrap_or(0);
+    (gross, tax, gross + tax)
+}
+
+fn measure_writes(
+    opts: &Options,
+    engine: &mut Replica,
+    engine_path: &Path,
+    floor: &Connection,
+    naive: &Connection,
+    p: &Picks,
+) -> Result<Vec<Row>> {
+    let iters = n(opts, 200);
+    let warm = (iters / 10).max(1);
+    let me = identity();
+    let mut rows = Vec::new();
+
+    // Durable checkout: five lines and the cash that pays them.
+    let checkout_engine = |r: &mut Replica, k: usize| -> Result<()> {
+        let lines = checkout_lines(k, p.products.len());
+        let total: i64 = lines
+            .iter()
+            .map(|(pi, q)| line_amounts(*q, p.products[*pi].1).2)
+            .sum();
+        r.execute(
+            "bench",
+            &Command::Sell {
+                customer_id: None,
+                lines: lines
+                    .iter()
+                    .map(|(pi, q)| SaleLine {
+                        product_id: p.products[*pi].0.clone(),
+                        qty: *q,
+                        unit_price: None,
+                        discount: 0,
+                        tax_rate_bp: 1500,
+                    })
+                    .collect(),
+                payments: vec![Tender {
+                    channel: "cash".into(),
+                    amount: total,
+                }],
+                allow_negative_stock: true,
+                allow_over_credit_limit: false,
+            },
+        )?;
+        Ok(())
+    };
+    let mut floor_ids = Ids(1);
+    let mut checkout_floor = |k: usize| -> Result<()> {
+        let lines = checkout_lines(k, p.products.len());
+        let tx = floor.unchecked_transaction()?;
+        let seq: i64 = tx
+            .prepare_cached(
+                "SELECT coalesce(max(seq), 0) + 1 FROM invoices WHERE terminal_id = ?1",
+            )?
+            .query_row([&me.replica_id], |r| r.get(0))?;
+        let now = END_MS + k as i64 * 1000;
+        let day = store_core::domain::day_of(now);
+        let mut rows = Vec::new();
+        for (pi, q) in &lines {
+            let (name, price, cost): (String, i64, i64) = tx
+                .prepare_cached("SELECT name, price, cost FROM products WHERE id = ?1")?
+                .query_row([&p.products[*pi].0], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            rows.push((p.products[*pi].0.clone(), *q, name, price, cost));
+        }
+        let amounts: Vec<(i64, i64, i64)> = rows.iter().map(|r| line_amounts(r.1, r.3)).collect();
+        let subtotal: i64 = amounts.iter().map(|a| a.0).sum();
+        let tax: i64 = amounts.iter().map(|a| a.1).sum();
+        let total: i64 = amounts.iter().map(|a| a.2).sum();
+        let id = floor_ids.id();
+        let bill = format!("{}-{}-{seq:06}", me.branch_code, me.terminal_code);
+        tx.prepare_cached(
+            "INSERT INTO invoices(id, doc_id, bill_no, bill_no_wanted, seq, customer_id, branch_id,
+                 terminal_id, user_id, at, day, subtotal, discount, tax, total)
+             VALUES (?1, 'floor', ?2, ?2, ?3, NULL, ?4, ?5, 'bench', ?6, ?7, ?8, 0, ?9, ?10)",
+        )?
+        .execute(params![
+            id,
+            bill,
+            seq,
+            me.branch_id,
+            me.replica_id,
+            now,
+            day,
+            subtotal,
+            tax,
+            total
+        ])?;
+        for (n, (r, a)) in rows.iter().zip(&amounts).enumerate() {
+            tx.prepare_cached(
+                "INSERT INTO invoice_lines(invoice_id, line_no, kind, product_id, description, qty,
+                     unit_price, discount, tax, total, cost)
+                 VALUES (?1, ?2, 'product', ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
+            )?
+            .execute(params![id, n as i64, r.0, r.2, r.1, r.3, a.1, a.2, r.4])?;
+            tx.prepare_cached(
+                "INSERT INTO stock_movements(id, product_id, branch_id, qty, kind, ref_kind, ref_id,
+                     customer_id, unit_cost, at, terminal_id, user_id)
+                 VALUES (?1, ?2, ?3, ?4, 'sale', 'invoice', ?5, NULL, ?6, ?7, ?8, 'bench')",
+            )?
+            .execute(params![
+                format!("{id}:{n}"),
+                r.0,
+                me.branch_id,
+                -r.1,
+                id,
+                r.4,
+                now,
+                me.replica_id
+            ])?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO payments(id, doc_id, customer_id, invoice_id, branch_id, terminal_id, user_id,
+                 shift_id, at, day, amount, channel, kind)
+             VALUES (?1, 'floor', NULL, ?2, ?3, ?4, 'bench', NULL, ?5, ?6, ?7, 'cash', 'invoice')",
+        )?
+        .execute(params![floor_ids.id(), id, me.branch_id, me.replica_id, now, day, total])?;
+        tx.commit()?;
+        Ok(())
+    };
+    let mut naive_ids = Ids(2);
+    let mut checkout_naive = |k: usize| -> Result<Progress> {
+        let lines = checkout_lines(k, p.products.len());
+        let tx = naive.unchecked_transaction()?;
+        let last: Option<String> = tx
+            .prepare_cached("SELECT max(bill_number) FROM invoices WHERE branch_id = ?1")?
+            .query_row([&me.branch_id], |r| r.get(0))?;
+        let seq = last
+            .and_then(|b| b.rsplit('-').next().and_then(|s| s.parse::<i64>().ok()))
+            .unwrap_or(0)
+            + 1;
+        let now = END_MS + k as i64 * 1000;
+        let day = store_core::domain::day_of(now);
+        let id = naive_ids.id();
+        tx.prepare_cached(
+            "INSERT INTO invoices VALUES (?1, ?2, NULL, ?3, ?4, ?5, 0, 0, 0, 0, 0, 0, 0, 'unpaid')",
+        )?
+        .execute(params![
+            id,
+            format!("{}-{}-{seq:06}", me.branch_code, me.terminal_code),
+            me.branch_id,
+            now,
+            day
+        ])?;
+        let (mut subtotal, mut tax, mut total) = (0, 0, 0);
+        for (n, (pi, q)) in lines.iter().enumerate() {
+            let pid = &p.products[*pi].0;
+            let (name, price, cost): (String, i64, i64) = tx
+                .prepare_cached("SELECT name, price, cost FROM products WHERE id = ?1")?
+                .query_row([pid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            let (g, t, tot) = line_amounts(*q, price);
+            subtotal += g;
+            tax += t;
+            total += tot;
+            tx.prepare_cached(
+                "INSERT INTO invoice_items(invoice_id, line_no, product_id, description, quantity,
+                     unit_price, discount, tax, total, cost)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9)",
+            )?
+            .execute(params![id, n as i64, pid, name, q, price, t, tot, cost])?;
+            tx.prepare_cached(
+                "INSERT INTO stock_movements VALUES (?1, ?2, ?3, 'sale', 'invoice', ?4, NULL, ?5)",
+            )?
+            .execute(params![format!("{id}:{n}"), pid, -q, id, now])?;
+            tx.prepare_cached(
+                "UPDATE products SET current_stock = current_stock - ?2 WHERE id = ?1",
+            )?
+            .execute(params![pid, q])?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO payments VALUES (?1, NULL, ?2, NULL, ?3, 'cash', 'invoice', ?4, ?5)",
+        )?
+        .execute(params![naive_ids.id(), id, total, now, day])?;
+        tx.prepare_cached(
+            "UPDATE invoices SET subtotal = ?2, tax = ?3, total = ?4, paid_amount = ?4,
+                 remaining_balance = 0, status = 'paid' WHERE id = ?1",
+        )?
+        .execute(params![id, subtotal, tax, total])?;
+        tx.commit()?;
+        Ok(Progress::Done)
+    };
+    let engine_stats = measure(warm, iters, |k| checkout_engine(engine, k))?;
+    let floor_stats = measure(warm, iters, &mut checkout_floor)?;
+    let naive_stats = measure_naive(warm, iters, NAIVE_BUDGET, |k, _| checkout_naive(k))?;
+    rows.push(Row {
+        name: "durable checkout: 5 lines + cash payment".into(),
+        engine: engine_stats,
+        floor: floor_stats,
+        naive: naive_stats,
+        budgets: vec![
+            Budget::FloorRatio { limit: 2.0 },
+            Budget::Ms {
+                limit: 5.0,
+                what: "(browser budget)",
+            },
+        ],
+    });
+    eprintln!("bench: write checkout");
+
+    // The same checkout without a disk flush per commit (synchronous =
+    // NORMAL): the CPU cost of each design.
+    {
+        let mut relaxed = open_engine(engine_path, false, opts.seed ^ 0x5A)?;
+        // Separate Replica on the same file: the first one's cached
+        // documents would be stale after this, so it is reopened below.
+        let off = 100_000;
+        floor.execute_batch("PRAGMA synchronous = NORMAL")?;
+        naive.execute_batch("PRAGMA synchronous = NORMAL")?;
+        let e = measure(warm, iters, |k| checkout_engine(&mut relaxed, off + k))?;
+        let f = measure(warm, iters, |k| checkout_floor(off + k))?;
+        let nv = measure_naive(warm, iters, NAIVE_BUDGET, |k, _| checkout_naive(off + k))?;
+        floor.execute_batch("PRAGMA synchronous = FULL")?;
+        naive.execute_batch("PRAGMA synchronous = FULL")?;
+        rows.push(Row {
+            name: "checkout, no flush per commit (synchronous = NORMAL)".into(),
+            engine: e,
+            floor: f,
+            naive: nv,
+            budgets: vec![Budget::FloorRatio { limit: 2.0 }],
+        });
+        drop(relaxed);
+        *engine = open_engine(engine_path, true, opts.seed ^ 0xBE7D)?;
+    }
+    eprintln!("bench: write relaxed checkout");
+
+    // Receive a delivery of 20 lines.
+    let receive_lines = |k: usize| -> Vec<(usize, i64)> {
+        let mut ids = Ids(k as u64 * 31 + 7);
+        (0..20)
+            .map(|_| {
+                (
+                    (ids.next() % p.products.len() as u64) as usize,
+                    (20 + ids.next() % 100) as i64 * 1000,
+                )
+            })
+            .collect()
+    };
+    let e = measure(warm, iters, |k| {
+        engine.execute(
+            "bench",
+            &Command::ReceiveStock {
+                lines: receive_lines(k)
+                    .into_iter()
+                    .map(|(pi, q)| StockLineInput {
+                        product_id: p.products[pi].0.clone(),
+                        qty: q,
+                        unit_cost: None,
+                    })
+                    .collect(),
+                note: "supplier delivery".into(),
+            },
+        )?;
+        Ok(())
+    })?;
+    let mut fid = Ids(3);
+    let f = measure(warm, iters, |k| {
+        let tx = floor.unchecked_transaction()?;
+        let id = fid.id();
+        let now = END_MS + k as i64 * 1000;
+        tx.prepare_cached(
+            "INSERT INTO stock_records(id, doc_id, kind, branch_id, to_branch, terminal_id, user_id, at, note)
+             VALUES (?1, 'floor', 'receipt', ?2, NULL, ?3, 'bench', ?4, 'supplier delivery')",
+        )?
+        .execute(params![id, me.branch_id, me.replica_id, now])?;
+        for (n, (pi, q)) in receive_lines(k).into_iter().enumerate() {
+            let pid = &p.products[pi].0;
+            let cost: i64 = tx
+                .prepare_cached("SELECT cost FROM products WHERE id = ?1")?
+                .query_row([pid], |r| r.get(0))?;
+            tx.prepare_cached(
+                "INSERT INTO stock_movements(id, product_id, branch_id, qty, kind, ref_kind, ref_id,
+                     customer_id, unit_cost, at, terminal_id, user_id)
+                 VALUES (?1, ?2, ?3, ?4, 'receipt', 'stock', ?5, NULL, ?6, ?7, ?8, 'bench')",
+            )?
+            .execute(params![format!("{id}:{n}"), pid, me.branch_id, q, id, cost, now, me.replica_id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    })?;
+    let mut nid = Ids(4);
+    let nv = measure_naive(warm, iters, NAIVE_BUDGET, |k, _| {
+        let tx = naive.unchecked_transaction()?;
+        let id = nid.id();
+        let now = END_MS + k as i64 * 1000;
+        for (n, (pi, q)) in receive_lines(k).into_iter().enumerate() {
+            let pid = &p.products[pi].0;
+            tx.prepare_cached("SELECT cost, current_stock FROM products WHERE id = ?1")?
+                .query_row([pid], |_| Ok(()))?;
+            tx.prepare_cached(
+                "INSERT INTO stock_movements VALUES (?1, ?2, ?3, 'receipt', 'stock', ?4, NULL, ?5)",
+            )?
+            .execute(params![format!("{id}:{n}"), pid, q, id, now])?;
+            tx.prepare_cached(
+                "UPDATE products SET current_stock = current_stock + ?2 WHERE id = ?1",
+            )?
+            .execute(params![pid, q])?;
+        }
+        tx.commit()?;
+        Ok(Progress::Done)
+    })?;
+    rows.push(Row {
+        name: "receive stock: a delivery of 20 lines".into(),
+        engine: e,
+        floor: f,
+        naive: nv,
+        budgets: vec![Budget::FloorRatio { limit: 2.0 }],
+    });
+    eprintln!("bench: write receive");
+
+    // A payment against an open credit invoice.
+    let invoice_of = |k: usize| &p.open_invoices[k % p.open_invoices.len()];
+    let e = measure(warm, iters, |k| {
+        let (inv, _) = invoice_of(k);
+        engine.execute(
+            "bench",
+            &Command::TakePayment {
+                customer_id: None,
+                invoice_id: Some(inv.clone()),
+                amount: 100,
+                channel: "bank".into(),
+                kind: PaymentKind::Invoice,
+            },
+        )?;
+        Ok(())
+    })?;
+    let mut fid = Ids(5);
+    let f = measure(warm, iters, |k| {
+        let (inv, _) = invoice_of(k);
+        let tx = floor.unchecked_transaction()?;
+        let (customer, remaining): (Option<String>, i64) = tx
+            .prepare_cached("SELECT customer_id, remaining FROM invoices WHERE id = ?1")?
+            .query_row([inv], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if remaining < 100 {
+            return Err(err("invoice paid off"));
+        }
+        let id = fid.id();
+        let now = END_MS + k as i64 * 1000;
+        tx.prepare_cached(
+            "INSERT INTO payments(id, doc_id, customer_id, invoice_id, branch_id, terminal_id, user_id,
+                 shift_id, at, day, amount, channel, kind)
+             VALUES (?1, 'floor', ?2, ?3, ?4, ?5, 'bench', NULL, ?6, ?7, 100, 'bank', 'invoice')",
+        )?
+        .execute(params![id, customer, inv, me.branch_id, me.replica_id, now, store_core::domain::day_of(now)])?;
+        if let Some(c) = &customer {
+            tx.prepare_cached(
+                "INSERT INTO ledger_entries(id, customer_id, at, debit, credit, category, ref_kind, ref_id)
+                 VALUES (?1, ?2, ?3, 0, 100, 'payment', 'payment', ?4)",
+            )?
+            .execute(params![format!("payment:{id}"), c, now, id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    })?;
+    let mut nid = Ids(6);
+    let nv = measure_naive(warm, iters, NAIVE_BUDGET, |k, _| {
+        let (inv, _) = invoice_of(k);
+        let tx = naive.unchecked_transaction()?;
+        let (customer, remaining): (Option<String>, i64) = tx
+            .prepare_cached("SELECT customer_id, remaining_balance FROM invoices WHERE id = ?1")?
+            .query_row([inv], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if remaining < 100 {
+            return Err(err("invoice paid off"));
+        }
+        let id = nid.id();
+        let now = END_MS + k as i64 * 1000;
+        tx.prepare_cached(
+            "INSERT INTO payments VALUES (?1, ?2, ?3, NULL, 100, 'bank', 'invoice', ?4, ?5)",
+        )?
+        .execute(params![
+            id,
+            customer,
+            inv,
+            now,
+            store_core::domain::day_of(now)
+        ])?;
+        tx.prepare_cached(
+            "UPDATE invoices SET paid_amount = paid_amount + 100,
+                 remaining_balance = remaining_balance - 100,
+                 status = CASE WHEN remaining_balance - 100 <= 0 THEN 'paid' ELSE 'partial' END
+             WHERE id = ?1",
+        )?
+        .execute([inv])?;
+        if let Some(c) = &customer {
+            tx.prepare_cached(
+                "INSERT INTO ledger_entries VALUES (?1, ?2, ?3, 'credit', 'payment', 100, 'payment', ?4)",
+            )?
+            .execute(params![format!("payment:{id}"), c, now, id])?;
+            tx.prepare_cached("UPDATE customers SET balance = balance - 100 WHERE id = ?1")?
+                .execute([c])?;
+        }
+        tx.commit()?;
+        Ok(Progress::Done)
+    })?;
+    rows.push(Row {
+        name: "take a payment against a credit invoice".into(),
+        engine: e,
+        floor: f,
+        naive: nv,
+        budgets: vec![Budget::FloorRatio { limit: 2.0 }],
+    });
+    eprintln!("bench: write payment");
+
+    // A service order moves between in progress and waiting for parts.
+    let status_at = |k: usize| -> (&str, OrderStatus) {
+        let (id, start) = &p.orders[k % p.orders.len()];
+        let round = k / p.orders.len();
+        let other = if *start == OrderStatus::InProgress {
+            OrderStatus::WaitingParts
+        } else {
+            OrderStatus::InProgress
+        };
+        (
+            id,
+            if round.is_multiple_of(2) {
+                other
+            } else {
+                *start
+            },
+        )
+    };
+    let e = measure(warm, iters, |k| {
+        let (id, status) = status_at(k);
+        engine.execute(
+            "bench",
+            &Command::SetOrderStatus {
+                order_id: id.to_string(),
+                status,
+            },
+        )?;
+        Ok(())
+    })?;
+    let f = measure(warm, iters, |k| {
+        let (id, status) = status_at(k);
+        let now = END_MS + k as i64 * 1000;
+        let tx = floor.unchecked_transaction()?;
+        tx.prepare_cached("SELECT status FROM service_orders WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, String>(0))?;
+        tx.prepare_cached("UPDATE service_orders SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, status.as_str(), now])?;
+        tx.prepare_cached(
+            "INSERT INTO record_history(record_kind, record_id, pos, field, value, user_id, replica, at)
+             VALUES ('service_order', ?1,
+                     (SELECT coalesce(max(pos), -1) + 1 FROM record_history
+                      WHERE record_kind = 'service_order' AND record_id = ?1),
+                     'status', ?2, 'bench', ?3, ?4)",
+        )?
+        .execute(params![id, status.as_str(), me.replica_id, now])?;
+        tx.commit()?;
+        Ok(())
+    })?;
+    let nv = measure_naive(warm, iters, NAIVE_BUDGET, |k, _| {
+        let (id, status) = status_at(k);
+        let now = END_MS + k as i64 * 1000;
+        let tx = naive.unchecked_transaction()?;
+        tx.prepare_cached("SELECT status FROM service_orders WHERE id = ?1")?
+            .query_row([id], |r| r.get::<_, String>(0))?;
+        tx.prepare_cached("UPDATE service_orders SET status = ?2, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![id, status.as_str(), now])?;
+        tx.commit()?;
+        Ok(Progress::Done)
+    })?;
+    rows.push(Row {
+        name: "service order status change".into(),
+        engine: e,
+        floor: f,
+        naive: nv,
+        budgets: vec![Budget::FloorRatio { limit: 2.0 }],
+    });
+    eprintln!("bench: write order status");
+    Ok(rows)
+}
+
+// ---------------------------------------------------------------- documents and loads
+
+fn doc_sizes(engine: &Replica) -> Result<Vec<DocSizes>> {
+    let c = engine.connection();
+    let mut out = Vec::new();
+    let kinds: Vec<String> = c
+        .prepare("SELECT DISTINCT kind FROM documents ORDER BY kind")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for kind in kinds {
+        let (documents, snapshot_bytes): (i64, i64) = c.query_row(
+            "SELECT count(*), coalesce(sum(length(snapshot)), 0) FROM documents WHERE kind = ?1",
+            [&kind],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (changes, change_bytes): (i64, i64) = c.query_row(
+            "SELECT count(*), coalesce(sum(length(c.bytes)), 0) FROM doc_changes c
+             JOIN documents d ON d.doc_id = c.doc_id WHERE d.kind = ?1",
+            [&kind],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (largest, largest_bytes, largest_pending): (String, i64, i64) = c.query_row(
+            "SELECT d.doc_id,
+                    coalesce(length(d.snapshot), 0)
+                      + (SELECT coalesce(sum(length(bytes)), 0) FROM doc_changes c
+                         WHERE c.doc_id = d.doc_id AND c.in_snapshot = 0),
+                    (SELECT count(*) FROM doc_changes c WHERE c.doc_id = d.doc_id AND c.in_snapshot = 0)
+             FROM documents d WHERE d.kind = ?1
+             ORDER BY 2 DESC, 1 LIMIT 1",
+            [&kind],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        out.push(DocSizes {
+            kind,
+            documents,
+            changes,
+            change_bytes,
+            snapshot_bytes,
+            largest,
+            largest_pending,
+            largest_bytes,
+            load: Stats::default(),
+        });
+    }
+    Ok(out)
+}
+
+/// Time to load a document into memory (its snapshot, then the changes
+/// after it), in a freshly opened replica each time (nothing cached; the
+/// open itself is not timed).
+fn load_doc(opts: &Options, path: &Path, doc_id: &str) -> Result<Stats> {
+    let doc = DocId::parse(doc_id).map_err(|e| err(e.to_string()))?;
+    let mut samples = Vec::new();
+    for k in 0..n(opts, 5) + 1 {
+        let mut r = open_engine(path, true, opts.seed ^ (0x10AD + k as u64))?;
+        let t = Instant::now();
+        if r.heads(&doc)?.is_empty() {
+            return Err(err(format!("{doc} did not load")));
+        }
+        if k > 0 {
+            samples.push(ms(t.elapsed()));
+        }
+    }
+    Ok(Stats {
+        samples,
+        extrapolated: None,
+    })
+}
+
+fn measure_loads(opts: &Options, path: &Path, p: &Picks) -> Result<Vec<LoadRow>> {
+    let k = n(opts, 20);
+    let open_first = measure(2, k, |i| {
+        let r = open_engine(path, true, opts.seed ^ (0x30AD + i as u64))?;
+        Queries::new(r.connection())
+            .product_by_barcode(&p.barcode, &p.branch)?
+            .ok_or_else(|| err("barcode not found"))?;
+        Ok(())
+    })?;
+    let first_sale = measure(1, n(opts, 5), |i| {
+        let mut r = open_engine(path, true, opts.seed ^ (0x40AD + i as u64))?;
+        r.execute(
+            "bench",
+            &Command::Sell {
+                customer_id: None,
+                lines: vec![SaleLine {
+                    product_id: p.products[0].0.clone(),
+                    qty: 1000,
+                    unit_price: None,
+                    discount: 0,
+                    tax_rate_bp: 0,
+                }],
+                payments: vec![Tender {
+                    channel: "cash".into(),
+                    amount: line_amounts(1000, p.products[0].1).0,
+                }],
+                allow_negative_stock: true,
+                allow_over_credit_limit: false,
+            },
+        )?;
+        Ok(())
+    })?;
+    Ok(vec![
+        LoadRow {
+            name: "open the database and answer the first query (barcode lookup)".into(),
+            stats: open_first,
+            budget: Some(Budget::Ms {
+                limit: 300.0,
+                what: "(browser budget)",
+            }),
+        },
+        LoadRow {
+            name: "open the database and make the first sale (loads this month's journal)".into(),
+            stats: first_sale,
+            budget: None,
+        },
+    ])
+}
+
+/// Replaces what is between `<!-- bench:start -->` and `<!-- bench:end -->`
+/// in `text` with `section`. `None` when the markers are missing.
+pub fn replace_section(text: &str, section: &str) -> Option<String> {
+    const START: &str = "<!-- bench:start -->";
+    const END: &str = "<!-- bench:end -->";
+    let a = text.find(START)? + START.len();
+    let b = a + text[a..].find(END)?;
+    Some(format!(
+        "{}\n{}\n{}",
+        &text[..a],
+        section.trim_end(),
+        &text[b..]
+    ))
+}
