@@ -35,6 +35,8 @@ use crate::domain::{Millis, Money, Qty};
 mod alerts;
 mod catalog;
 mod customers;
+mod lookups;
+mod request;
 mod sales;
 mod shifts;
 mod stock;
@@ -43,6 +45,8 @@ mod workshop;
 pub use alerts::{AlertsSummary, DuplicateKey, FieldConflict, NegativeStock, RejectedRecord};
 pub use catalog::{CustomerHit, LowStock, ProductHit, fts_query};
 pub use customers::{AgingBuckets, CustomerAging, CustomerBalance, StatementEntry, StatementPage};
+pub use lookups::{OpenShift, PaymentChannelRow, ServiceRow, TechnicianRow, VehicleRow};
+pub use request::{INVOICE_STATUSES, QueryError, Request};
 pub use sales::{
     CategorySales, ChannelSales, InvoiceDetail, InvoiceHeader, InvoiceLineRow, InvoiceSummary,
     Period, ReturnsTotals, SalesReport, SalesTotals, Settlement, TopBy, TopProduct,
@@ -113,6 +117,7 @@ pub fn statements() -> Vec<(&'static str, &'static str)> {
     v.extend_from_slice(workshop::STATEMENTS);
     v.extend_from_slice(shifts::STATEMENTS);
     v.extend_from_slice(alerts::STATEMENTS);
+    v.extend_from_slice(lookups::STATEMENTS);
     v
 }
 
