@@ -176,13 +176,13 @@ async fn acknowledged_sales_survive_kill_9_and_the_terminal_resumes() {
     // The frames are in flight; once 40 are acknowledged, kill the server
     // while it is still working through the rest.
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while session.stats.acks < 40 && std::time::Instant::now() < deadline {
+    while session.stats().acks < 40 && std::time::Instant::now() < deadline {
         session
             .step(&mut t, Duration::from_millis(50))
             .await
             .unwrap();
     }
-    let acks_before_kill = session.stats.acks;
+    let acks_before_kill = session.stats().acks;
     if acks_before_kill < 40 {
         let log = std::fs::read_to_string(data.with_extension("log")).unwrap_or_default();
         eprintln!("SERVER LOG:\n{}", &log[log.len().saturating_sub(4000)..]);

@@ -21,6 +21,9 @@ use crate::document::DocId;
 use crate::error::ApplyError;
 use crate::replica::{ApplyReport, Replica, ReplicaIdentity};
 
+mod client;
+pub use client::{ClientSession, SessionError, SyncStats, settings, stored_identity};
+
 /// Version of the frame format. A peer speaking another version is refused
 /// with [`ErrorCode::Protocol`].
 pub const PROTOCOL_VERSION: u8 = 1;
@@ -71,6 +74,33 @@ impl ErrorCode {
     /// The WebSocket close code used with this error.
     pub fn close_code(self) -> u16 {
         4000 + self as u16
+    }
+
+    /// The error a WebSocket close code of 4000 and above stands for
+    /// (unknown ones read as [`ErrorCode::Malformed`]).
+    pub fn from_close_code(close: u16) -> Self {
+        match close {
+            4401 => ErrorCode::Unauthorized,
+            4403 => ErrorCode::Forbidden,
+            4409 => ErrorCode::Protocol,
+            4413 => ErrorCode::TooLarge,
+            4429 => ErrorCode::RateLimited,
+            4500 => ErrorCode::Internal,
+            _ => ErrorCode::Malformed,
+        }
+    }
+
+    /// The code's name in snake case (`unauthorized`...), for JavaScript.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::Protocol => "protocol",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+        }
     }
 }
 
