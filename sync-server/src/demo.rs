@@ -11,7 +11,8 @@ use crate::terminals;
 
 /// Creates branch `B1`, registers terminal `B1-T1`, generates its sales in a
 /// database of its own and merges its documents into the server. Writes the
-/// terminal's token to `demo-terminal.json` under `data_dir`.
+/// terminal's token to `demo-terminal.json` under `data_dir`, and registers
+/// `B1-W1` for a browser terminal to pair with (`browser-terminal.json`).
 pub async fn seed(
     store: &Store,
     data_dir: &Path,
@@ -30,15 +31,17 @@ pub async fn seed(
                         },
                     )?
                     .id;
-                Ok(terminals::register(
-                    r.connection(),
-                    &branch,
-                    Some("T1"),
-                    now,
-                )?)
+                let native = terminals::register(r.connection(), &branch, Some("T1"), now)?;
+                let browser = terminals::register(r.connection(), &branch, Some("W1"), now)?;
+                Ok((native, browser))
             },
         )
         .await??;
+    let (registration, browser) = registration;
+    std::fs::write(
+        data_dir.join("browser-terminal.json"),
+        serde_json::to_string_pretty(&browser)?,
+    )?;
     let terminal_db = data_dir.join("demo-terminal.sqlite");
     let _ = std::fs::remove_file(&terminal_db);
     let identity = registration.identity.clone();

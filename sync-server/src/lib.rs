@@ -37,6 +37,9 @@ pub struct Config {
     pub limits: Limits,
     /// Background maintenance (backups, planner statistics).
     pub maintenance: Maintenance,
+    /// The browser terminal's files (`web/`, with the wasm bundle in
+    /// `web/pkg`), served at `/` when given.
+    pub web_dir: Option<PathBuf>,
 }
 
 /// Background jobs of the server.
@@ -114,7 +117,7 @@ pub async fn serve(config: Config) -> Result<Running, StartError> {
     );
     let listener = tokio::net::TcpListener::bind(config.bind).await?;
     let addr = listener.local_addr()?;
-    let app = routes::router(state.clone());
+    let app = routes::router(state.clone(), config.web_dir.as_deref());
     let task = tokio::spawn(async move {
         axum::serve(
             listener,

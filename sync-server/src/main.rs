@@ -50,6 +50,11 @@ enum Cmd {
         /// Hours between verified backups into <data-dir>/backups (0: none).
         #[arg(long, env = "STORE_BACKUP_HOURS", default_value_t = 6)]
         backup_hours: u64,
+        /// Directory of the browser terminal (index.html, engine/, pkg/)
+        /// served at `/`. Default: `web` when it exists in the current
+        /// directory (as under `cargo xtask run`).
+        #[arg(long, env = "STORE_WEB_DIR")]
+        web_dir: Option<PathBuf>,
     },
     /// Register a terminal for a branch and print its identity and token.
     RegisterTerminal {
@@ -241,14 +246,14 @@ fn admin_token_file(data_dir: &std::path::Path) -> std::io::Result<String> {
 
 async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let db = cli.data_dir.join("server.sqlite");
-    match cli.command.unwrap_or(Cmd::Serve {
-        bind: "127.0.0.1:8080".parse().expect("valid address"),
-        admin_token: std::env::var("STORE_ADMIN_TOKEN").ok(),
-        no_demo: false,
-        seed: 2026,
-        rate: 50,
-        backup_hours: 6,
-    }) {
+    // No subcommand means `serve` with its flags' defaults and environment.
+    let command = match cli.command {
+        Some(c) => c,
+        None => Cli::parse_from(["sync-server", "serve"])
+            .command
+            .expect("`serve` parses"),
+    };
+    match command {
         Cmd::Serve {
             bind,
             admin_token,
@@ -256,7 +261,12 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             seed,
             rate,
             backup_hours,
+            web_dir,
         } => {
+            let web_dir = web_dir.or_else(|| {
+                let d = PathBuf::from("web");
+                d.join("index.html").exists().then_some(d)
+            });
             let new = !db.exists();
             let admin_token = match admin_token {
                 Some(t) => t,
@@ -276,6 +286,7 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                         .then(|| std::time::Duration::from_secs(backup_hours * 3600)),
                     ..Maintenance::default()
                 },
+                web_dir: web_dir.clone(),
             })
             .await?;
             if new && !no_demo {
@@ -287,6 +298,29 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 );
             }
             println!("store server listening on http://{}", running.addr);
+            match &web_dir {
+                Some(d) if d.join("pkg").join("store_wasm_bg.wasm").exists() => {
+                    println!(
+                        "  terminal: http://{}/  (browser terminal, from {})",
+                        running.addr,
+                        d.display()
+                    );
+                }
+                Some(d) => println!(
+                    "  terminal: {} has no wasm bundle (web/pkg): build it with `cargo xtask wasm`",
+                    d.display()
+                ),
+                None => println!("  terminal: not served (no web directory; see --web-dir)"),
+            }
+            if let Ok(text) = std::fs::read_to_string(cli.data_dir.join("browser-terminal.json")) {
+                if let Ok(reg) = serde_json::from_str::<serde_json::Value>(&text) {
+                    println!(
+                        "  pair a browser terminal with token {} (terminal {})",
+                        reg["token"].as_str().unwrap_or("?"),
+                        reg["identity"]["replica_id"].as_str().unwrap_or("?")
+                    );
+                }
+            }
             println!("  health:  http://{}/health", running.addr);
             println!("  metrics: http://{}/metrics", running.addr);
             println!("  sync:    ws://{}/sync", running.addr);

@@ -33,6 +33,7 @@ async fn start(dir: &Path) -> Running {
         admin_token: Some(ADMIN.into()),
         limits: Limits::default(),
         maintenance: Default::default(),
+        web_dir: None,
     })
     .await
     .unwrap()

@@ -22,6 +22,7 @@ async fn start(dir: &Path, limits: Limits) -> Running {
         admin_token: Some(ADMIN.into()),
         limits,
         maintenance: Default::default(),
+        web_dir: None,
     })
     .await
     .unwrap()

@@ -15,16 +15,36 @@ use axum::routing::get;
 
 use crate::state::AppState;
 
-/// Every route of the server.
-pub fn router(state: AppState) -> Router {
-    Router::new()
+/// Every route of the server; with `web_dir`, the browser terminal's files
+/// are served for every other path.
+pub fn router(state: AppState, web_dir: Option<&std::path::Path>) -> Router {
+    let router = Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/sync", get(sync::upgrade))
         .merge(admin::router())
         .merge(backoffice::router())
         .layer(middleware::from_fn_with_state(state.clone(), timed))
-        .with_state(state)
+        .with_state(state);
+    match web_dir {
+        Some(dir) => router.fallback_service(web(dir)),
+        None => router,
+    }
+}
+
+/// The terminal's static files. Revalidated on every load (`no-cache`), so
+/// a new version reaches the terminals as soon as they are online; offline
+/// they run from their service worker's cache.
+fn web(dir: &std::path::Path) -> axum::routing::MethodRouter {
+    use axum::http::{HeaderValue, header};
+    use tower_http::services::ServeDir;
+    use tower_http::set_header::SetResponseHeaderLayer;
+    axum::routing::get_service(ServeDir::new(dir).append_index_html_on_directories(true)).layer(
+        SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-cache"),
+        ),
+    )
 }
 
 async fn timed(State(state): State<AppState>, req: Request, next: Next) -> Response {
