@@ -2,7 +2,9 @@
 //!
 //! - `cargo xtask run`: builds and starts the product.
 //! - `cargo xtask test`: installs what the tests need when it is missing,
-//!   then runs formatting, lint and every test of the workspace.
+//!   then runs formatting, lint, every test of the workspace, and the
+//!   browser tests in headless Chromium.
+//! - `cargo xtask wasm`: builds the browser engine into `web/pkg`.
 //! - `cargo xtask bench [--size demo|terminal] [--out FILE] [--readme |
 //!   --no-readme] [bench args...]`: builds the benchmark in release, runs
 //!   it, writes its markdown report to FILE (default
@@ -101,6 +103,204 @@ fn ensure_rust_components() -> Result<(), String> {
     Ok(())
 }
 
+/// The wasm-bindgen CLI must be exactly the version of the crate the bundle
+/// is built with (wasm/Cargo.toml pins `=0.2.130`).
+const WASM_BINDGEN: &str = "0.2.130";
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+fn rustup_has_wasm_target() -> bool {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET)
+        })
+        .unwrap_or(false)
+}
+
+fn ensure_wasm_bindgen() -> Result<(), String> {
+    let ok = Command::new("wasm-bindgen")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout).trim() == format!("wasm-bindgen {WASM_BINDGEN}")
+        })
+        .unwrap_or(false);
+    if ok {
+        return Ok(());
+    }
+    // `--locked` once failed on a lock mismatch of the CLI's own
+    // dependencies; the plain install works (TOOLCHAIN.md).
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.args(["install", "wasm-bindgen-cli", "--version", WASM_BINDGEN]);
+    run(
+        &format!("cargo install wasm-bindgen-cli {WASM_BINDGEN} (once, a few minutes)"),
+        c,
+    )
+}
+
+/// A cargo that builds for wasm32: the rustup toolchain when it has the
+/// target (an ordinary laptop), else Debian's `rustc-web` with the standard
+/// library built from source (`../shared/TOOLCHAIN.md`: the rustup target
+/// cannot be downloaded on these machines). Both compile SQLite's C with
+/// clang.
+fn wasm_cargo() -> Result<(Command, bool), String> {
+    ensure_apt("clang-19", &["clang-19", "lld-19", "llvm-19"])?;
+    let mut c;
+    let build_std = !rustup_has_wasm_target();
+    if build_std {
+        let debian = Path::new("/usr/lib/rustlib/src/rust/library").exists()
+            && Command::new("/usr/bin/rustc")
+                .arg("--version")
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+            && Path::new("/usr/bin/cargo").exists();
+        if !debian {
+            force_apt(&["rustc-web", "cargo-web", "rust-web-src"])?;
+        }
+        c = Command::new("/usr/bin/cargo");
+        let path = std::env::var("PATH").unwrap_or_default();
+        c.env("PATH", format!("/usr/bin:{path}"))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", "wasm-ld-19");
+        // The rustup proxy's variables would pull the other compiler in.
+        for v in [
+            "RUSTC",
+            "RUSTDOC",
+            "RUSTC_WRAPPER",
+            "RUSTUP_TOOLCHAIN",
+            "CARGO",
+        ] {
+            c.env_remove(v);
+        }
+    } else {
+        c = cargo();
+    }
+    c.current_dir(root())
+        .env("CC_wasm32_unknown_unknown", "clang-19")
+        .env("AR_wasm32_unknown_unknown", "llvm-ar-19")
+        // Two compilers never share artefacts: the wasm build has its own
+        // target directory.
+        .env("CARGO_TARGET_DIR", target_dir().join("wasm"))
+        // Small and fast: whole-program optimisation, no debug info.
+        .env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+        .env("CARGO_PROFILE_RELEASE_PANIC", "abort");
+    Ok((c, build_std))
+}
+
+/// Installs Debian packages whatever is on PATH (for packages whose
+/// commands shadow others, like Debian's rustc behind rustup's).
+fn force_apt(packages: &[&str]) -> Result<(), String> {
+    let sudo = !is_root();
+    let apt = |args: &[&str]| {
+        let mut c = if sudo {
+            Command::new("sudo")
+        } else {
+            Command::new("apt-get")
+        };
+        if sudo {
+            c.arg("apt-get");
+        }
+        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    run("apt-get update", apt(&["update", "-q"]))?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    run(
+        &format!("apt-get install {}", packages.join(" ")),
+        apt(&args),
+    )
+}
+
+fn file_size(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+fn gzipped_size(p: &Path) -> Result<u64, String> {
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(p)
+        .output()
+        .map_err(|e| format!("gzip: {e}"))?;
+    Ok(out.stdout.len() as u64)
+}
+
+/// Builds the browser engine into `web/pkg` (`wasm-bindgen --target web`,
+/// release, optimised) and prints its size.
+fn wasm() -> Result<(), String> {
+    ensure_apt("cc", &["build-essential"])?;
+    ensure_wasm_bindgen()?;
+    let (mut c, build_std) = wasm_cargo()?;
+    c.args([
+        "build",
+        "--release",
+        "--target",
+        WASM_TARGET,
+        "-p",
+        "store-wasm",
+    ]);
+    if build_std {
+        c.arg("-Zbuild-std=std,panic_abort");
+    }
+    run(
+        if build_std {
+            "cargo build store-wasm (Debian rustc-web, std from source)"
+        } else {
+            "cargo build store-wasm"
+        },
+        c,
+    )?;
+    let raw = target_dir()
+        .join("wasm")
+        .join(WASM_TARGET)
+        .join("release")
+        .join("store_wasm.wasm");
+    let out = root().join("web").join("pkg");
+    let mut b = Command::new("wasm-bindgen");
+    b.args(["--target", "web", "--out-dir"]).arg(&out).arg(&raw);
+    run("wasm-bindgen --target web", b)?;
+    let wasm = out.join("store_wasm_bg.wasm");
+    // binaryen's optimiser, when this machine has one that understands the
+    // module; the bundle is already LTO-optimised without it.
+    if have("wasm-opt", "--version") {
+        let tmp = out.join("store_wasm_bg.opt.wasm");
+        let ok = Command::new("wasm-opt")
+            .args(["-O3", "--all-features"])
+            .arg(&wasm)
+            .arg("-o")
+            .arg(&tmp)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok {
+            std::fs::rename(&tmp, &wasm).map_err(|e| format!("wasm-opt output: {e}"))?;
+        } else {
+            let _ = std::fs::remove_file(&tmp);
+            eprintln!("==> wasm-opt failed on this module; keeping the LTO build");
+        }
+    }
+    let size = file_size(&wasm);
+    let gz = gzipped_size(&wasm)?;
+    eprintln!(
+        "==> web/pkg/store_wasm_bg.wasm: {:.2} MiB raw, {:.2} MiB gzipped",
+        size as f64 / 1048576.0,
+        gz as f64 / 1048576.0
+    );
+    Ok(())
+}
+
+/// Chromium and its driver from Debian (browsers that download themselves
+/// cannot be fetched here).
+fn ensure_chromium() -> Result<(), String> {
+    ensure_apt("chromium", &["chromium"])?;
+    ensure_apt("chromedriver", &["chromium-driver"])
+}
+
 fn test() -> Result<(), String> {
     // SQLite (bundled) is compiled from C.
     ensure_apt("cc", &["build-essential"])?;
@@ -121,11 +321,33 @@ fn test() -> Result<(), String> {
     let mut t = cargo();
     t.args(["test", "--workspace"]);
     run("cargo test --workspace", t)?;
+    // The browser tests need the wasm bundle, the server binary and
+    // Chromium; plain `cargo test` skips them (they are `#[ignore]`d with
+    // that reason), this command runs them.
+    wasm()?;
+    ensure_chromium()?;
+    let mut b = cargo();
+    b.args(["build", "-p", "sync-server"]);
+    run("cargo build sync-server", b)?;
+    let mut t = cargo();
+    t.args([
+        "test",
+        "-p",
+        "store-tests",
+        "--test",
+        "browser",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+    ]);
+    run("browser tests (headless Chromium)", t)?;
     Ok(())
 }
 
 fn start(args: &[String]) -> Result<(), String> {
     ensure_apt("cc", &["build-essential"])?;
+    // The browser terminal is part of the product: build it first.
+    wasm()?;
     let mut c = cargo();
     c.args(["run", "--release", "--package", "sync-server", "--"]);
     // `cargo xtask run -- serve --help`: the `--` separated cargo's options
@@ -212,9 +434,10 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("run") => start(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("wasm") => wasm(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run [server args...] | test | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
+                "usage: cargo xtask <run [server args...] | test | wasm | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
             );
             return ExitCode::from(2);
         }
