@@ -99,10 +99,20 @@ async fn queued_frames_share_one_commit_and_keep_their_own_reports() {
 
     // Hold the writer so that every frame is queued before it looks.
     let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = tokio::sync::oneshot::channel::<()>();
     let blocker = {
         let store = store.clone();
-        tokio::spawn(async move { store.write(move |_| held.recv().ok()).await })
+        tokio::spawn(async move {
+            store
+                .write(move |_| {
+                    let _ = started.send(());
+                    held.recv().ok()
+                })
+                .await
+        })
     };
+    // The writer is inside the blocker before any frame is queued.
+    running.await.unwrap();
     let mut calls = Vec::new();
     for (doc, changes) in frames {
         let store = store.clone();
