@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use automerge::{ActorId, Change, ChangeHash};
+use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
@@ -421,97 +421,85 @@ impl Replica {
         doc_id: &DocId,
         changes: Vec<Vec<u8>>,
     ) -> Result<ApplyReport, ApplyError> {
-        let mut report = ApplyReport::default();
-        let mut doc = self.store.take(&self.conn, doc_id)?;
-        let before = doc.get_heads();
-        let genesis_actor = ActorId::from(b"genesis".as_slice());
-        let genesis_hash = document::genesis(doc_id).get_heads();
-        for (i, bytes) in changes.into_iter().enumerate() {
-            if bytes.len() > MAX_CHANGE_BYTES {
-                report.rejected.push((
-                    i,
-                    format!("change of {} bytes is over the limit", bytes.len()),
-                ));
-                continue;
-            }
-            let change = match Change::from_bytes(bytes) {
-                Ok(c) => c,
-                Err(e) => {
-                    report.rejected.push((i, format!("malformed change: {e}")));
-                    continue;
+        let mut reports = self.apply_changes_many(vec![(doc_id.clone(), changes)])?;
+        Ok(reports.pop().expect("one report per batch entry"))
+    }
+
+    /// Applies several batches of received changes (for the server: the
+    /// frames of several terminals) in ONE SQLite transaction, so that one
+    /// durable commit (one fsync) covers them all. This is the server's
+    /// group commit: with `synchronous = FULL` a commit costs milliseconds
+    /// whatever its size, so merging frames one transaction each caps the
+    /// server at a few hundred frames a second.
+    ///
+    /// Each entry gets its own report, in order, with the same per-change
+    /// rules as [`Replica::apply_changes`]: a bad change is rejected and
+    /// reported and never blocks the others, in its entry or in the other
+    /// entries. Several entries may name the same document; each sees what
+    /// the entries before it applied. The call fails as a whole only on a
+    /// storage fault: then nothing of any entry is stored (the transaction
+    /// rolls back) and the documents in memory are dropped so the next
+    /// access reloads what is on disk.
+    pub fn apply_changes_many(
+        &mut self,
+        batch: Vec<(DocId, Vec<Vec<u8>>)>,
+    ) -> Result<Vec<ApplyReport>, ApplyError> {
+        // Read the clock only when something is stored, as a single apply
+        // always did: a seeded clock advances at every reading.
+        let mut now: Option<i64> = None;
+        // Documents taken out of the cache for this batch: put back only
+        // once the commit succeeded, so memory is never ahead of the disk.
+        let mut open: Vec<(DocId, AutoCommit)> = Vec::new();
+        let tx = self.conn.transaction()?;
+        let result = (|| -> Result<Vec<ApplyReport>, ApplyError> {
+            let mut reports = Vec::with_capacity(batch.len());
+            for (doc_id, changes) in batch {
+                let slot = match open.iter().position(|(id, _)| *id == doc_id) {
+                    Some(i) => i,
+                    None => {
+                        let doc = self.store.take(&tx, &doc_id)?;
+                        open.push((doc_id.clone(), doc));
+                        open.len() - 1
+                    }
+                };
+                let doc = &mut open[slot].1;
+                let mut report = ApplyReport::default();
+                let before = doc.get_heads();
+                merge_checked(doc, &doc_id, changes, &mut report);
+                report.waiting = doc.get_missing_deps(&[]).len();
+                let after = doc.get_heads();
+                if after != before {
+                    let patches = doc.diff(&before, &after);
+                    let touched = projection::touched_by_patches(&patches);
+                    let now = *now.get_or_insert_with(|| self.env.now_ms());
+                    report.stored = document::persist(&tx, &doc_id, doc, &before, false, now)?;
+                    for (coll, id) in &touched {
+                        projection::project(&tx, doc, &doc_id, coll, id, Mode::Lenient)
+                            .map_err(|e| ApplyError::Storage(e.to_string()))?;
+                    }
+                    report.records = touched.len();
                 }
-            };
-            if doc.get_change_by_hash(&change.hash()).is_some() {
-                report.duplicates += 1;
-                continue;
+                reports.push(report);
             }
-            if *change.actor_id() == genesis_actor {
-                // Our genesis is already in the document; any other change by
-                // that actor would rewrite the collections every replica shares.
-                if !genesis_hash.contains(&change.hash()) {
-                    report.rejected.push((i, "forged genesis change".into()));
-                }
-                continue;
-            }
-            if !doc_id.may_write(change.actor_id()) {
-                report.rejected.push((
-                    i,
-                    format!("actor {} may not write {doc_id}", change.actor_id()),
-                ));
-                continue;
-            }
-            // Only the genesis writes the root of a document: it creates the
-            // collections every replica shares. Any other change that puts,
-            // deletes or replaces a root key would swap out or hide a whole
-            // collection (the projection would keep rows of records the
-            // document no longer shows, and a rebuild would differ from it),
-            // or add a collection the projection does not know. Commands never
-            // write the root, so such a change is forged or broken.
-            if change
-                .decode()
-                .operations
-                .iter()
-                .any(|op| op.obj == automerge::legacy::ObjectId::Root)
-            {
-                report
-                    .rejected
-                    .push((i, "change writes the document root".into()));
-                continue;
-            }
-            if let Err(e) = doc.apply_changes([change]) {
-                report
-                    .rejected
-                    .push((i, format!("change refused by the document: {e}")));
-            }
-        }
-        report.waiting = doc.get_missing_deps(&[]).len();
-        let after = doc.get_heads();
-        if after == before {
-            self.store.put_back(doc_id.clone(), doc);
-            return Ok(report);
-        }
-        let patches = doc.diff(&before, &after);
-        let touched = projection::touched_by_patches(&patches);
-        let now = self.env.now_ms();
-        let result = (|| -> Result<usize, ApplyError> {
-            let tx = self.conn.transaction()?;
-            let stored = document::persist(&tx, doc_id, &mut doc, &before, false, now)?;
-            for (coll, id) in &touched {
-                projection::project(&tx, &doc, doc_id, coll, id, Mode::Lenient)
-                    .map_err(|e| ApplyError::Storage(e.to_string()))?;
-            }
-            tx.commit()?;
-            Ok(stored)
+            Ok(reports)
         })();
-        match result {
-            Ok(stored) => {
-                report.stored = stored;
-                report.records = touched.len();
-                self.store.put_back(doc_id.clone(), doc);
-                Ok(report)
+        match result.and_then(|reports| {
+            tx.commit()?;
+            Ok(reports)
+        }) {
+            Ok(reports) => {
+                for (id, doc) in open {
+                    self.store.put_back(id, doc);
+                }
+                Ok(reports)
             }
             Err(e) => {
-                self.store.evict(doc_id);
+                // The transaction rolled back (dropped or failed to commit):
+                // forget the documents in memory, which hold changes that
+                // SQLite did not store.
+                for (id, _) in &open {
+                    self.store.evict(id);
+                }
                 Err(e)
             }
         }
@@ -616,5 +604,75 @@ impl Replica {
     /// Document cache hits and misses since open.
     pub fn cache_stats(&self) -> (u64, u64) {
         (self.store.hits, self.store.misses)
+    }
+}
+
+/// Checks each received change on its own and applies the acceptable ones
+/// to `doc` in memory, recording duplicates and rejections in `report`.
+fn merge_checked(
+    doc: &mut AutoCommit,
+    doc_id: &DocId,
+    changes: Vec<Vec<u8>>,
+    report: &mut ApplyReport,
+) {
+    let genesis_actor = ActorId::from(b"genesis".as_slice());
+    let genesis_hash = document::genesis(doc_id).get_heads();
+    for (i, bytes) in changes.into_iter().enumerate() {
+        if bytes.len() > MAX_CHANGE_BYTES {
+            report.rejected.push((
+                i,
+                format!("change of {} bytes is over the limit", bytes.len()),
+            ));
+            continue;
+        }
+        let change = match Change::from_bytes(bytes) {
+            Ok(c) => c,
+            Err(e) => {
+                report.rejected.push((i, format!("malformed change: {e}")));
+                continue;
+            }
+        };
+        if doc.get_change_by_hash(&change.hash()).is_some() {
+            report.duplicates += 1;
+            continue;
+        }
+        if *change.actor_id() == genesis_actor {
+            // Our genesis is already in the document; any other change by
+            // that actor would rewrite the collections every replica shares.
+            if !genesis_hash.contains(&change.hash()) {
+                report.rejected.push((i, "forged genesis change".into()));
+            }
+            continue;
+        }
+        if !doc_id.may_write(change.actor_id()) {
+            report.rejected.push((
+                i,
+                format!("actor {} may not write {doc_id}", change.actor_id()),
+            ));
+            continue;
+        }
+        // Only the genesis writes the root of a document: it creates the
+        // collections every replica shares. Any other change that puts,
+        // deletes or replaces a root key would swap out or hide a whole
+        // collection (the projection would keep rows of records the
+        // document no longer shows, and a rebuild would differ from it),
+        // or add a collection the projection does not know. Commands never
+        // write the root, so such a change is forged or broken.
+        if change
+            .decode()
+            .operations
+            .iter()
+            .any(|op| op.obj == automerge::legacy::ObjectId::Root)
+        {
+            report
+                .rejected
+                .push((i, "change writes the document root".into()));
+            continue;
+        }
+        if let Err(e) = doc.apply_changes([change]) {
+            report
+                .rejected
+                .push((i, format!("change refused by the document: {e}")));
+        }
     }
 }

@@ -11,6 +11,13 @@
 //!   `target/bench-SIZE.md`) and, for the terminal size (or with
 //!   `--readme`), puts the report in the README between
 //!   `<!-- bench:start -->` and `<!-- bench:end -->`.
+//! - `cargo xtask bench load [--out FILE] [--no-readme] [loadbench args...]`:
+//!   builds the server and its load benchmark in release, runs it (the real
+//!   server as a child process on loopback, 100 and 1,000 simulated
+//!   terminals, a terminal offline for a day, merge throughput without the
+//!   network), writes its report to FILE (default `target/loadbench.md`)
+//!   and puts it in the README between `<!-- loadbench:start -->` and
+//!   `<!-- loadbench:end -->`.
 //!
 //! Everything here shells out to the ordinary tools (cargo, apt-get) so a
 //! reader can rerun any step by hand.
@@ -364,11 +371,19 @@ fn target_dir() -> PathBuf {
 
 const BENCH_START: &str = "<!-- bench:start -->";
 const BENCH_END: &str = "<!-- bench:end -->";
+const LOADBENCH_START: &str = "<!-- loadbench:start -->";
+const LOADBENCH_END: &str = "<!-- loadbench:end -->";
 
 /// Replaces what is between the bench markers of `text` with `section`.
 fn replace_bench_section(text: &str, section: &str) -> Option<String> {
-    let a = text.find(BENCH_START)? + BENCH_START.len();
-    let b = a + text[a..].find(BENCH_END)?;
+    replace_section(text, section, BENCH_START, BENCH_END)
+}
+
+/// Replaces what is between the markers `start` and `end` of `text` with
+/// `section`.
+fn replace_section(text: &str, section: &str, start: &str, end: &str) -> Option<String> {
+    let a = text.find(start)? + start.len();
+    let b = a + text[a..].find(end)?;
     Some(format!(
         "{}\n{}\n{}",
         &text[..a],
@@ -377,7 +392,56 @@ fn replace_bench_section(text: &str, section: &str) -> Option<String> {
     ))
 }
 
+/// `cargo xtask bench load`: the sync load benchmark (issue 3).
+fn bench_load(args: &[String]) -> Result<(), String> {
+    let mut out: Option<PathBuf> = None;
+    let mut readme = true;
+    let mut pass = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
+            "--no-readme" => readme = false,
+            "--readme" => readme = true,
+            other => pass.push(other.to_string()),
+        }
+    }
+    let out = out.unwrap_or_else(|| target_dir().join("loadbench.md"));
+    ensure_apt("cc", &["build-essential"])?;
+    let mut build = cargo();
+    // Both binaries: the benchmark starts the server binary beside it.
+    build.args(["build", "--release", "-p", "sync-server", "--bins"]);
+    run("cargo build --release -p sync-server --bins", build)?;
+    let mut c = Command::new(target_dir().join("release").join("loadbench"));
+    c.current_dir(root());
+    let mut command = "cargo xtask bench load".to_string();
+    for a in &pass {
+        command.push(' ');
+        command.push_str(a);
+    }
+    c.args(["--out"]).arg(&out).args(["--command", &command]);
+    c.args(&pass);
+    c.stdout(std::process::Stdio::null());
+    run("loadbench", c)?;
+    eprintln!("==> report: {}", out.display());
+    if readme {
+        let report = std::fs::read_to_string(&out)
+            .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+        let path = root().join("README.md");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
+        let new = replace_section(&text, &report, LOADBENCH_START, LOADBENCH_END).ok_or(
+            "README.md lacks the <!-- loadbench:start --> / <!-- loadbench:end --> markers",
+        )?;
+        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
+        eprintln!("==> README.md sync load section updated");
+    }
+    Ok(())
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("load") {
+        return bench_load(&args[1..]);
+    }
     let mut size = "terminal".to_string();
     let mut out: Option<PathBuf> = None;
     let mut readme: Option<bool> = None;
@@ -437,7 +501,7 @@ fn main() -> ExitCode {
         Some("wasm") => wasm(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run [server args...] | test | wasm | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
+                "usage: cargo xtask <run [server args...] | test | wasm | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme] | bench load [--out FILE] [--no-readme] [loadbench args...]>"
             );
             return ExitCode::from(2);
         }
