@@ -495,7 +495,7 @@ async fn terminal(
     }
     let mut last_rowid = new_invoices(&replica, 0).last().map_or(0, |x| x.0);
     // Acks of the first sync are not sales.
-    let acks_base = session.as_ref().map_or(0, |s| s.stats.acks);
+    let acks_base = session.as_ref().map_or(0, |s| s.stats().acks);
     ready.wait().await;
     let Ok(times) = plan
         .times
@@ -513,7 +513,7 @@ async fn terminal(
         let now = tokio::time::Instant::now();
         if selling && now >= times.end {
             selling = false;
-            acks_at_end = Some(acks_before + session.as_ref().map_or(0, |s| s.stats.acks));
+            acks_at_end = Some(acks_before + session.as_ref().map_or(0, |s| s.stats().acks));
             shared.stopped_selling.fetch_add(1, Ordering::SeqCst);
         }
         if !selling {
@@ -551,7 +551,7 @@ async fn terminal(
                 && let Err(e) = s.push_local(&mut replica).await
             {
                 shared.error(format!("{me}: push: {e}"));
-                acks_before += s.stats.acks;
+                acks_before += s.stats().acks;
                 session = None;
             }
         }
@@ -598,7 +598,7 @@ async fn terminal(
             Ok(false) => {}
             Err(e) => {
                 shared.error(format!("{me}: {e}"));
-                acks_before += s.stats.acks;
+                acks_before += s.stats().acks;
                 session = None;
             }
         }
