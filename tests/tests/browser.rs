@@ -24,7 +24,6 @@ use store_core::query::Queries;
 use store_core::{Command, OpenOptions, Replica, ReplicaIdentity, SaleLine, SystemEnv, Tender};
 
 const ADMIN: &str = "browser-test-admin";
-const NEEDS: &str = "needs web/pkg, the sync-server binary and Chromium: run by `cargo xtask test`";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
