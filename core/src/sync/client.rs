@@ -173,7 +173,7 @@ impl ClientSession {
                 Frame::Error { code, message } => Err(SessionError::Refused { code, message }),
                 other => Err(SessionError::Protocol(format!(
                     "expected Welcome, got {}",
-                    kind(&other)
+                    other.name()
                 ))),
             },
             Frame::Changes {
@@ -225,7 +225,7 @@ impl ClientSession {
             Frame::Error { code, message } => Err(SessionError::Refused { code, message }),
             other => Err(SessionError::Protocol(format!(
                 "unexpected {} from the server",
-                kind(&other)
+                other.name()
             ))),
         }
     }
@@ -244,18 +244,6 @@ impl ClientSession {
     /// Whether the server's `Welcome` has arrived.
     pub fn is_welcomed(&self) -> bool {
         self.welcomed
-    }
-}
-
-/// A frame's name, for messages (its payload can be megabytes).
-fn kind(f: &Frame) -> &'static str {
-    match f {
-        Frame::Hello { .. } => "Hello",
-        Frame::Welcome { .. } => "Welcome",
-        Frame::Changes { .. } => "Changes",
-        Frame::Ack { .. } => "Ack",
-        Frame::Synced => "Synced",
-        Frame::Error { .. } => "Error",
     }
 }
 

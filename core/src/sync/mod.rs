@@ -160,6 +160,21 @@ pub enum Frame {
     },
 }
 
+impl Frame {
+    /// The frame's name (`Hello`, `Changes`...), for logs and messages: its
+    /// payload can be megabytes.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "Hello",
+            Frame::Welcome { .. } => "Welcome",
+            Frame::Changes { .. } => "Changes",
+            Frame::Ack { .. } => "Ack",
+            Frame::Synced => "Synced",
+            Frame::Error { .. } => "Error",
+        }
+    }
+}
+
 /// A frame that cannot be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

@@ -300,7 +300,7 @@ impl Conn {
                     if matches!(frame, Frame::Changes { .. }) && !bucket.take() {
                         return Err(Close(ErrorCode::RateLimited, "too many frames; slow down and reconnect".into()));
                     }
-                    tracing::debug!(frame = frame_name(&frame), "frame received");
+                    tracing::debug!(frame = frame.name(), "frame received");
                     match frame {
                         Frame::Changes { seq, doc, changes, .. } => {
                             let ack = self.merge(state, &scope, seq, &doc, changes).await?;
@@ -308,7 +308,7 @@ impl Conn {
                         }
                         Frame::Ack { .. } => {}
                         other => {
-                            return Err(Close(ErrorCode::Protocol, format!("unexpected frame {}", frame_name(&other))));
+                            return Err(Close(ErrorCode::Protocol, format!("unexpected frame {}", other.name())));
                         }
                     }
                 }
@@ -437,16 +437,4 @@ impl Conn {
 
 fn gone() -> Close {
     Close(ErrorCode::Internal, "connection lost".into())
-}
-
-fn frame_name(f: &Frame) -> &'static str {
-    match f {
-        Frame::Hello { .. } => "Hello",
-        Frame::Welcome { .. } => "Welcome",
-        Frame::Changes { .. } => "Changes",
-        Frame::Ack { .. } => "Ack",
-        Frame::Synced => "Synced",
-        Frame::Error { .. } => "Error",
-        _ => "unknown",
-    }
 }
