@@ -1268,6 +1268,12 @@ pub(crate) const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("technicians", "id"),
     ("customers", "id"),
     ("vehicles", "id"),
+    // Sums kept by triggers on the tables below them: listed first so that
+    // `clear_all`, which deletes in reverse order, empties them last, once
+    // the triggers have taken every row back out.
+    ("daily_sales", "day, branch_id"),
+    ("daily_payments", "day, branch_id, channel"),
+    ("daily_product_sales", "day, branch_id, product_id, kind"),
     ("invoices", "id"),
     ("invoice_lines", "invoice_id, line_no"),
     ("invoice_voids", "id"),
