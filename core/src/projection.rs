@@ -1273,6 +1273,7 @@ pub(crate) const PROJECTION_TABLES: &[(&str, &str)] = &[
     // the triggers have taken every row back out.
     ("daily_sales", "day, branch_id"),
     ("daily_payments", "day, branch_id, channel"),
+    ("daily_category_sales", "day, branch_id, category"),
     ("daily_product_sales", "day, branch_id, product_id, kind"),
     ("invoices", "id"),
     ("invoice_lines", "invoice_id, line_no"),

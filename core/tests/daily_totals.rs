@@ -390,6 +390,20 @@ fn daily_totals_equal_the_raw_sums_after_returns_voids_and_merges_in_any_order()
     trade(&mut t1, &products, &customer);
     trade(&mut t2, &products, &customer);
     check(&t1, "terminal 1");
+    // A product changes category after its sales: its sums move with it.
+    run(
+        &mut t1,
+        Command::UpdateProduct {
+            product_id: products[2].clone(),
+            name: None,
+            category: Some("plate".into()),
+            price: None,
+            cost: None,
+            min_stock: None,
+            status: None,
+            barcode: None,
+        },
+    );
     check(&t2, "terminal 2");
 
     // One server hears T1 first, documents in order; the other hears T2

@@ -122,17 +122,16 @@ WHERE d.day >= ?1 AND d.day <= ?2
 GROUP BY period, d.branch_id, d.channel
 ORDER BY period, d.branch_id, d.channel";
 
-/// A product's category is joined as the product is now (see the
-/// `daily_product_sales` comment in schema step 4); a line without product,
-/// or whose product this replica does not have, counts under its kind.
+/// Categories as the products are now (see schema step 5): a line without
+/// product, or whose product this replica does not have, counts under its
+/// kind.
 pub(super) const SALES_BY_CATEGORY: &str = "
-SELECT substr(d.day, 1, ?3) AS period, d.branch_id, coalesce(p.category, d.kind) AS category,
-       sum(d.lines), sum(d.qty), sum(d.discount), sum(d.tax), sum(d.total), sum(d.cost)
-FROM daily_product_sales d
-LEFT JOIN products p ON p.id = d.product_id
-WHERE d.day >= ?1 AND d.day <= ?2
-GROUP BY period, d.branch_id, category
-ORDER BY period, d.branch_id, category";
+SELECT substr(day, 1, ?3) AS period, branch_id, category,
+       sum(lines), sum(qty), sum(discount), sum(tax), sum(total), sum(cost)
+FROM daily_category_sales
+WHERE day >= ?1 AND day <= ?2
+GROUP BY period, branch_id, category
+ORDER BY period, branch_id, category";
 
 /// `?3` = 1 orders by revenue, otherwise by quantity. Lines without
 /// product are filed under `''` in `daily_product_sales` and left out.
