@@ -447,13 +447,14 @@ pub(crate) struct OpenDoc {
     pub(crate) before: Vec<ChangeHash>,
 }
 
-/// The documents a command opened, the records it touched (document index,
-/// collection, id) and the counters it advanced.
-pub(crate) type WrittenDocs = (
-    Vec<OpenDoc>,
-    Vec<(usize, String, String)>,
-    Vec<(String, i64)>,
-);
+/// A record a command wrote: document index, collection, id, and whether
+/// the command created it under a new id (see
+/// [`Mode::StrictNew`](crate::projection::Mode::StrictNew)).
+pub(crate) type Touched = (usize, String, String, bool);
+
+/// The documents a command opened, the records it touched and the counters
+/// it advanced.
+pub(crate) type WrittenDocs = (Vec<OpenDoc>, Vec<Touched>, Vec<(String, i64)>);
 
 /// What a command writes, gathered before one SQLite transaction stores it.
 pub(crate) struct WriteCtx<'a> {
@@ -464,7 +465,7 @@ pub(crate) struct WriteCtx<'a> {
     pub(crate) user: &'a str,
     pub(crate) now: Millis,
     pub(crate) docs: Vec<OpenDoc>,
-    pub(crate) touched: Vec<(usize, String, String)>,
+    pub(crate) touched: Vec<Touched>,
     pub(crate) counters: Vec<(String, i64)>,
 }
 
@@ -502,20 +503,31 @@ impl<'a> WriteCtx<'a> {
     /// in the caller's transaction, so that the next command of a batch is
     /// validated against them.
     pub(crate) fn flush(&mut self) -> Result<()> {
-        let mut seen = std::collections::BTreeSet::new();
-        for (i, coll, id) in self.touched.drain(..) {
-            if seen.insert((i, coll.clone(), id.clone())) {
-                let d = &self.docs[i];
-                crate::projection::project(
-                    self.conn,
-                    &d.doc,
-                    &d.id,
-                    &coll,
-                    &id,
-                    crate::projection::Mode::Strict,
-                )
-                .map_err(|e| CommandError::Storage(e.to_string()))?;
+        // Each record once, in the order first touched; it is new only if
+        // every touch created it (created, then updated, is projected in full).
+        let mut order: Vec<(usize, String, String)> = Vec::new();
+        let mut fresh: std::collections::HashMap<(usize, String, String), bool> =
+            std::collections::HashMap::new();
+        for (i, coll, id, new) in self.touched.drain(..) {
+            let key = (i, coll, id);
+            match fresh.get_mut(&key) {
+                Some(f) => *f &= new,
+                None => {
+                    fresh.insert(key.clone(), new);
+                    order.push(key);
+                }
             }
+        }
+        for key in order {
+            let mode = if fresh[&key] {
+                crate::projection::Mode::StrictNew
+            } else {
+                crate::projection::Mode::Strict
+            };
+            let (i, coll, id) = key;
+            let d = &self.docs[i];
+            crate::projection::project(self.conn, &d.doc, &d.id, &coll, &id, mode)
+                .map_err(|e| CommandError::Storage(e.to_string()))?;
         }
         for (name, value) in self.counters.drain(..) {
             self.conn
@@ -607,7 +619,12 @@ impl<'a> WriteCtx<'a> {
         } else {
             write_json(doc, &c, id, &value)?;
         }
-        self.touched.push((i, coll.to_string(), id.to_string()));
+        // Records are created under a new random id, except payment channels,
+        // which are keyed by their code: another replica may have written (or
+        // had rejected) the same code, so they are projected in full.
+        let new = coll != "channels";
+        self.touched
+            .push((i, coll.to_string(), id.to_string(), new));
         Ok(())
     }
 
@@ -643,7 +660,8 @@ impl<'a> WriteCtx<'a> {
                 crate::document::insert_json(doc, &hist, len, &entry)?;
             }
         }
-        self.touched.push((i, coll.to_string(), id.to_string()));
+        self.touched
+            .push((i, coll.to_string(), id.to_string(), false));
         Ok(())
     }
 
@@ -651,11 +669,8 @@ impl<'a> WriteCtx<'a> {
     fn next_counter(&mut self, name: &str, floor: i64) -> Result<i64> {
         let stored: i64 = self
             .conn
-            .query_row(
-                "SELECT value FROM replica_counters WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT value FROM replica_counters WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
         let next = stored.max(floor) + 1;
@@ -2186,11 +2201,10 @@ fn unique(
     except: Option<&str>,
 ) -> Result<()> {
     let other: Option<String> = conn
-        .query_row(
-            &format!("SELECT id FROM {table} WHERE {col} = ?1 AND id IS NOT ?2 LIMIT 1"),
-            params![value, except],
-            |r| r.get(0),
-        )
+        .prepare_cached(&format!(
+            "SELECT id FROM {table} WHERE {col} = ?1 AND id IS NOT ?2 LIMIT 1"
+        ))?
+        .query_row(params![value, except], |r| r.get(0))
         .optional()?;
     match other {
         Some(_) => Err(CommandError::Duplicate {
@@ -2224,7 +2238,8 @@ fn add_order_line<T: Serialize>(
     };
     write_json(doc, &lines, line_id, &value)?;
     write_json(doc, &obj, "updated_at", &json!(now))?;
-    ctx.touched.push((i, "orders".into(), order_id.to_string()));
+    ctx.touched
+        .push((i, "orders".into(), order_id.to_string(), false));
     Ok(())
 }
 

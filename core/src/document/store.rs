@@ -153,12 +153,12 @@ pub(crate) fn persist(
         }
     }
     let heads = encode_heads(&doc.get_heads());
-    let pending: i64 = tx.query_row(
-        "UPDATE documents SET heads = ?2, updated_at = ?3, pending_changes = pending_changes + ?4
-         WHERE doc_id = ?1 RETURNING pending_changes",
-        params![key, heads, now, stored as i64],
-        |r| r.get(0),
-    )?;
+    let pending: i64 = tx
+        .prepare_cached(
+            "UPDATE documents SET heads = ?2, updated_at = ?3, pending_changes = pending_changes + ?4
+             WHERE doc_id = ?1 RETURNING pending_changes",
+        )?
+        .query_row(params![key, heads, now, stored as i64], |r| r.get(0))?;
     if pending >= SNAPSHOT_EVERY {
         snapshot(tx, &key, doc)?;
     }

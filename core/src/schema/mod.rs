@@ -37,6 +37,16 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("v3_sync.sql"),
         down: include_str!("v3_sync_down.sql"),
     },
+    Migration {
+        name: "daily_totals",
+        up: include_str!("v4_daily_totals.sql"),
+        down: include_str!("v4_daily_totals_down.sql"),
+    },
+    Migration {
+        name: "daily_categories",
+        up: include_str!("v5_daily_categories.sql"),
+        down: include_str!("v5_daily_categories_down.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.

@@ -1,0 +1,12 @@
+DROP TRIGGER daily_payments_ad;
+DROP TRIGGER daily_payments_ai;
+DROP TRIGGER daily_product_sales_ad;
+DROP TRIGGER daily_product_sales_ai;
+DROP TRIGGER invoices_bd_lines;
+DROP TRIGGER daily_product_sales_void;
+DROP TRIGGER daily_sales_au;
+DROP TRIGGER daily_sales_ad;
+DROP TRIGGER daily_sales_ai;
+DROP TABLE daily_product_sales;
+DROP TABLE daily_payments;
+DROP TABLE daily_sales;

@@ -1,0 +1,8 @@
+DROP TRIGGER daily_category_sales_product_au;
+DROP TRIGGER daily_category_sales_product_ad;
+DROP TRIGGER daily_category_sales_product_ai;
+DROP TRIGGER daily_category_sales_ad;
+DROP TRIGGER daily_category_sales_au;
+DROP TRIGGER daily_category_sales_ai;
+DROP INDEX idx_daily_product_sales_product;
+DROP TABLE daily_category_sales;
