@@ -312,14 +312,15 @@ async fn run(cli: Cli) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 ),
                 None => println!("  terminal: not served (no web directory; see --web-dir)"),
             }
-            if let Ok(text) = std::fs::read_to_string(cli.data_dir.join("browser-terminal.json")) {
-                if let Ok(reg) = serde_json::from_str::<serde_json::Value>(&text) {
-                    println!(
-                        "  pair a browser terminal with token {} (terminal {})",
-                        reg["token"].as_str().unwrap_or("?"),
-                        reg["identity"]["replica_id"].as_str().unwrap_or("?")
-                    );
-                }
+            let browser = std::fs::read_to_string(cli.data_dir.join("browser-terminal.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+            if let Some(reg) = browser {
+                println!(
+                    "  pair a browser terminal with token {} (terminal {})",
+                    reg["token"].as_str().unwrap_or("?"),
+                    reg["identity"]["replica_id"].as_str().unwrap_or("?")
+                );
             }
             println!("  health:  http://{}/health", running.addr);
             println!("  metrics: http://{}/metrics", running.addr);
