@@ -356,7 +356,15 @@ fn start(args: &[String]) -> Result<(), String> {
     // The browser terminal is part of the product: build it first.
     wasm()?;
     let mut c = cargo();
-    c.args(["run", "--release", "--package", "sync-server", "--bin", "sync-server", "--"]);
+    c.args([
+        "run",
+        "--release",
+        "--package",
+        "sync-server",
+        "--bin",
+        "sync-server",
+        "--",
+    ]);
     // `cargo xtask run -- serve --help`: the `--` separated cargo's options
     // from ours; the server must not see it.
     c.args(args.strip_prefix(&["--".to_string()]).unwrap_or(args));
