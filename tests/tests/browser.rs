@@ -572,9 +572,35 @@ async fn bad_input_from_javascript_is_refused_with_typed_errors_and_writes_nothi
         false,
         "a refused pairing leaves no terminal"
     );
+    // Restoring something that is not an SQLite database.
+    let e = b
+        .js(
+            "return await window.__engine.importDatabase(new Uint8Array(8192));",
+            vec![],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("invalid_input"), Some("data")),
+        "{e}"
+    );
+    assert_eq!(
+        b.status().await["paired"],
+        false,
+        "a refused restore leaves no terminal"
+    );
 
     let (identity, product) = paired_with_stock(&b, &store).await;
     let branch = identity["branch_id"].as_str().unwrap().to_string();
+    let e = b
+        .js("const db = await window.__engine.exportDatabase(); return await window.__engine.importDatabase(db);", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e["code"], "already_paired",
+        "a restore never overwrites a terminal's data: {e}"
+    );
     let before = b.status().await;
     let invoices = invoice_count(&b, &branch).await;
 

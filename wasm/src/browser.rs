@@ -177,6 +177,11 @@ struct Inner {
     token: Option<String>,
     link: Link,
     listener: Option<Function>,
+    /// Local changes the server lacks, as last counted. Counting walks the
+    /// unsynced history (all of it for a terminal that never synced), so it
+    /// is done again only when a sync exchange moved the synced heads;
+    /// between exchanges each local command adds one.
+    pending: Option<usize>,
 }
 
 impl Inner {
@@ -190,10 +195,19 @@ impl Inner {
             (Some(_), _) => "connecting",
             _ => "offline",
         };
-        let pending = match (&mut self.replica, &self.server) {
-            (Some(r), Some(url)) => r.unsynced_changes(url).unwrap_or(0),
-            (Some(r), None) => r.unsynced_changes("").unwrap_or(0),
-            _ => 0,
+        let pending = match self.pending {
+            Some(p) => p,
+            None => {
+                let url = self.server.clone().unwrap_or_default();
+                let p = match &mut self.replica {
+                    Some(r) => r.unsynced_changes(&url).unwrap_or(0),
+                    None => 0,
+                };
+                if self.replica.is_some() {
+                    self.pending = Some(p);
+                }
+                p
+            }
         };
         let (sent, received, unacknowledged) = match &self.link.session {
             Some(s) => (
@@ -265,6 +279,7 @@ impl Terminal {
                 token,
                 link: Link::default(),
                 listener: None,
+                pending: None,
             })),
         })
     }
@@ -336,7 +351,7 @@ impl Terminal {
                 .execute(&user, &cmd)
                 .map_err(EngineError::from)?
         };
-        after_write(&self.inner);
+        after_write(&self.inner, 1);
         Ok(to_js(&out)?)
     }
 
@@ -352,7 +367,9 @@ impl Terminal {
                 .execute_batch(&user, &cmds)
                 .map_err(EngineError::from)?
         };
-        after_write(&self.inner);
+        // A batch writes one change per document it touches: count again.
+        self.inner.borrow_mut().pending = None;
+        after_write(&self.inner, 0);
         #[derive(Serialize)]
         #[serde(rename_all = "snake_case")]
         enum One {
@@ -435,20 +452,27 @@ impl Terminal {
     /// The file the database lives in, as `Uint8Array` (a backup the user
     /// can download, or a copy for support).
     pub fn export_database(&self) -> Result<Uint8Array, JsValue> {
-        let g = self.inner.borrow();
-        let name = g.path.trim_start_matches('/').to_string();
-        POOL.with(|p| {
+        let mut g = self.inner.borrow_mut();
+        let identity = g
+            .replica
+            .as_ref()
+            .map(|r| r.identity().clone())
+            .ok_or_else(EngineError::not_paired)?;
+        // The OPFS pool copies only a closed file: close the database (no
+        // transaction is open between calls, and the journal is empty in
+        // DELETE mode), copy it, open it again.
+        g.replica = None;
+        let path = g.path.clone();
+        let bytes = POOL.with(|p| {
             let p = p.borrow();
             let util = p
                 .as_ref()
                 .ok_or_else(|| EngineError::new("storage", "OPFS is not installed"))?;
-            let bytes = util
-                .export_db(&g.path)
-                .or_else(|_| util.export_db(&name))
-                .map_err(|e| EngineError::new("storage", format!("export failed: {e:?}")))?;
-            Ok::<_, EngineError>(Uint8Array::from(bytes.as_slice()))
-        })
-        .map_err(JsValue::from)
+            util.export_db(&path)
+                .map_err(|e| EngineError::new("storage", format!("export failed: {e:?}")))
+        });
+        g.replica = Some(open_replica(&path, identity)?);
+        Ok(Uint8Array::from(bytes?.as_slice()))
     }
 }
 
@@ -483,9 +507,10 @@ fn emit(inner: &Rc<RefCell<Inner>>) {
 }
 
 /// After a local command: send it if the session is up, tell the UI.
-fn after_write(inner: &Rc<RefCell<Inner>>) {
+fn after_write(inner: &Rc<RefCell<Inner>>, commands: usize) {
     let frames = {
         let mut g = inner.borrow_mut();
+        g.pending = g.pending.map(|p| p + commands);
         let Inner {
             replica,
             link: Link { session, .. },
@@ -655,6 +680,8 @@ fn received(inner: &Rc<RefCell<Inner>>, e: MessageEvent) {
         Ok(out) => {
             send_all(inner, &out);
             let mut g = inner.borrow_mut();
+            // The synced heads moved: count again at the next status.
+            g.pending = None;
             let (welcomed, idle) = match &g.link.session {
                 Some(s) => (s.is_welcomed(), s.is_idle()),
                 None => (false, false),
@@ -826,5 +853,220 @@ async fn hello_once(url: &str, token: &str) -> Result<ReplicaIdentity, EngineErr
             "sync_protocol",
             format!("undecodable answer: {e}"),
         )),
+    }
+}
+
+// ------------------------------------------------------------ restore
+
+/// Largest database file [`Terminal::import_database`] accepts.
+const MAX_IMPORT_BYTES: f64 = 4.0 * 1024.0 * 1024.0 * 1024.0;
+/// Bytes copied into OPFS per step of an import, so that a large file
+/// never has to sit whole in the worker's memory.
+const IMPORT_CHUNK: f64 = 8.0 * 1024.0 * 1024.0;
+/// What every SQLite database file starts with.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+thread_local! {
+    static IMPORTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// A `Blob` (a `File` is one), read slice by slice.
+    #[wasm_bindgen(js_name = Blob)]
+    type JsBlob;
+    #[wasm_bindgen(method, getter)]
+    fn size(this: &JsBlob) -> f64;
+    #[wasm_bindgen(method)]
+    fn slice(this: &JsBlob, start: f64, end: f64) -> JsBlob;
+    #[wasm_bindgen(method, js_name = arrayBuffer)]
+    fn array_buffer(this: &JsBlob) -> Promise;
+}
+
+/// The bytes of an import, from a `Blob` or from memory.
+enum ImportSource {
+    Blob(JsBlob),
+    Bytes(Uint8Array),
+}
+
+impl ImportSource {
+    fn from_js(data: &JsValue) -> Result<ImportSource, EngineError> {
+        if data.is_instance_of::<JsBlob>() {
+            Ok(ImportSource::Blob(data.clone().unchecked_into()))
+        } else if data.is_instance_of::<Uint8Array>() {
+            Ok(ImportSource::Bytes(data.clone().unchecked_into()))
+        } else if data.is_instance_of::<js_sys::ArrayBuffer>() {
+            Ok(ImportSource::Bytes(Uint8Array::new(data)))
+        } else {
+            Err(import_input(
+                "must be a Blob, a File, an ArrayBuffer or a Uint8Array",
+            ))
+        }
+    }
+
+    fn size(&self) -> f64 {
+        match self {
+            ImportSource::Blob(b) => b.size(),
+            ImportSource::Bytes(b) => b.length() as f64,
+        }
+    }
+
+    async fn read(&self, start: f64, end: f64) -> Result<Vec<u8>, EngineError> {
+        match self {
+            ImportSource::Blob(b) => {
+                let buf = JsFuture::from(b.slice(start, end).array_buffer())
+                    .await
+                    .map_err(|e| {
+                        EngineError::new("storage", format!("cannot read the file: {e:?}"))
+                    })?;
+                Ok(Uint8Array::new(&buf).to_vec())
+            }
+            ImportSource::Bytes(b) => Ok(b.subarray(start as u32, end as u32).to_vec()),
+        }
+    }
+}
+
+fn import_input(reason: &str) -> EngineError {
+    EngineError {
+        code: "invalid_input".into(),
+        message: format!("the database to import {reason}"),
+        field: Some("data".into()),
+    }
+}
+
+/// Checks the first 100 bytes of a database file (its header) and its size.
+fn check_import_header(head: &[u8], size: f64) -> Result<(), EngineError> {
+    if head.len() < 100 || !head.starts_with(SQLITE_HEADER) {
+        return Err(import_input("is not an SQLite database file"));
+    }
+    let page = match u16::from_be_bytes([head[16], head[17]]) {
+        1 => 65_536.0,
+        p => f64::from(p),
+    };
+    if !(512.0..=65_536.0).contains(&page) || !(page as u32).is_power_of_two() {
+        return Err(import_input("has an invalid page size"));
+    }
+    if size % page != 0.0 {
+        return Err(import_input(
+            "is truncated (its size is not a whole number of pages)",
+        ));
+    }
+    Ok(())
+}
+
+/// Clears the import flag when the import ends, however it ends.
+struct ImportGuard;
+
+impl Drop for ImportGuard {
+    fn drop(&mut self) {
+        IMPORTING.with(|i| i.set(false));
+    }
+}
+
+#[wasm_bindgen]
+impl Terminal {
+    /// Restores a database file (a backup made with `export_database`, or
+    /// a terminal database prepared elsewhere) into this terminal, which
+    /// must not hold a database yet (a new device, or one whose storage
+    /// was cleared): a terminal that has data keeps it (`already_paired`).
+    ///
+    /// `data` is a `Blob` (a `File`, or a `fetch` response's `blob()`),
+    /// streamed into OPFS in chunks, or an `ArrayBuffer` / `Uint8Array`.
+    /// The file must be a closed SQLite database in rollback-journal mode
+    /// (a WAL database must be checkpointed first; its header is reset to
+    /// rollback mode) that holds a terminal identity; it is checked before
+    /// anything replaces the empty database. Resolves to the restored
+    /// terminal's identity; the terminal then syncs as that terminal when
+    /// the backup names its server. Restore a backup on one device only:
+    /// two devices running the same terminal would fork it.
+    pub async fn import_database(&self, data: JsValue) -> Result<JsValue, JsValue> {
+        use sqlite_wasm_rs::vfs::VfsFilesManager;
+
+        let source = ImportSource::from_js(&data)?;
+        let size = source.size();
+        if !(512.0..=MAX_IMPORT_BYTES).contains(&size) {
+            return Err(import_input(&format!(
+                "must be 512 bytes to {} GiB, not {size} bytes",
+                MAX_IMPORT_BYTES / 1_073_741_824.0
+            ))
+            .into());
+        }
+        check_import_header(&source.read(0.0, 100.0).await?, size)?;
+        if IMPORTING.with(|i| i.replace(true)) {
+            return Err(EngineError::new(
+                "storage",
+                "another import into this terminal is running",
+            )
+            .into());
+        }
+        let _guard = ImportGuard;
+        let path = {
+            let g = self.inner.borrow();
+            if g.replica.is_some() {
+                return Err(EngineError::new(
+                    "already_paired",
+                    "this terminal already holds a database; a backup is restored only \
+                     into an empty terminal",
+                )
+                .into());
+            }
+            g.path.clone()
+        };
+        ensure_pool().await?;
+        let util = POOL
+            .with(|p| p.borrow().clone())
+            .ok_or_else(|| EngineError::new("storage", "OPFS is not installed"))?;
+        let storage = |what: &str, e: &dyn std::fmt::Debug| {
+            EngineError::new("storage", format!("import failed ({what}): {e:?}"))
+        };
+        // The empty database `open` made, and any journal of it.
+        for f in [path.clone(), format!("{path}-journal")] {
+            util.remove(&f).map_err(|e| storage("remove", &e))?;
+        }
+        {
+            let mut import = util
+                .begin_import(&path, size as u64)
+                .map_err(|e| storage("begin", &e))?;
+            let mut at = 0.0;
+            while at < size {
+                let end = (at + IMPORT_CHUNK).min(size);
+                let chunk = source.read(at, end).await?;
+                if chunk.len() as f64 != end - at {
+                    return Err(EngineError::new(
+                        "storage",
+                        "the file changed while it was being imported",
+                    )
+                    .into());
+                }
+                import.write(&chunk).map_err(|e| storage("write", &e))?;
+                at = end;
+            }
+            import.finish().map_err(|e| storage("finish", &e))?;
+        }
+        let discard = |e: EngineError| -> JsValue {
+            let _ = util.remove(&path);
+            e.into()
+        };
+        let identity = rusqlite::Connection::open(&path)
+            .map_err(|e| EngineError::new("storage", format!("cannot open {path}: {e}")))
+            .and_then(|c| sync::stored_identity(&c).map_err(|_| import_input("is damaged")))
+            .map_err(discard)?
+            .ok_or_else(|| discard(import_input("is not a terminal database (no identity)")))?;
+        let replica = open_replica(&path, identity.clone()).map_err(discard)?;
+        let server = replica
+            .setting(settings::SERVER_URL)
+            .map_err(EngineError::from)?;
+        let token = replica
+            .setting(settings::TOKEN)
+            .map_err(EngineError::from)?;
+        {
+            let mut g = self.inner.borrow_mut();
+            g.replica = Some(replica);
+            g.server = server;
+            g.token = token;
+        }
+        self.start_sync();
+        emit(&self.inner);
+        Ok(to_js(&identity)?)
     }
 }

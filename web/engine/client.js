@@ -97,6 +97,8 @@ export class Engine {
   startSync() { return this._call("startSync"); }
   stopSync() { return this._call("stopSync"); }
   exportDatabase() { return this._call("exportDatabase"); }
+  importDatabase(data) { return this._call("importDatabase", data); }
+  benchmark(plan) { return this._call("benchmark", plan); }
 
   /** Ends the worker (the database stays in OPFS). */
   terminate() { this.worker.terminate(); }

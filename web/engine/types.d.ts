@@ -1588,6 +1588,18 @@ export declare class Engine {
   stopSync(): Promise<void>;
   /** The database file (a backup). */
   exportDatabase(): Promise<Uint8Array>;
+  /**
+   * Restores a database file (a backup) into this terminal, which must not
+   * hold a database yet; a `Blob` or `File` is streamed into OPFS in chunks.
+   * Resolves to the restored terminal's identity.
+   */
+  importDatabase(data: Blob | ArrayBuffer | Uint8Array): Promise<ReplicaIdentity>;
+  /**
+   * Times calls inside the worker (for the performance report): each query
+   * `rounds` times after `warmup` untimed runs, then each command once.
+   * Milliseconds per call; memory in bytes.
+   */
+  benchmark(plan: { queries?: Request[]; rounds?: number; warmup?: number; commands?: Command[]; user?: string }): Promise<{ status_ms: number; startup: { init_ms?: number; lock_ms?: number; open_ms?: number }; first_query_ms: number | null; queries: number[][]; commands: number[]; wasm_memory_bytes: number | null; js_heap_bytes: number | null }>;
   /** Ends the worker (the database stays in OPFS). */
   terminate(): void;
 }

@@ -15,6 +15,9 @@ import init, { Terminal } from "../pkg/store_wasm.js";
 const db = new URL(self.location.href).searchParams.get("db") || "terminal";
 let terminal = null;
 let startError = null;
+let wasm = null;
+// Milliseconds (worker clock) each start-up step took, for `benchmark`.
+const startup = {};
 const forever = new Promise(() => {});
 
 const post = (m) => self.postMessage(m);
@@ -45,9 +48,15 @@ async function takeLock() {
 }
 
 const ready = (async () => {
-  await init();
+  let t = performance.now();
+  wasm = await init();
+  startup.init_ms = performance.now() - t;
+  t = performance.now();
   await takeLock();
+  startup.lock_ms = performance.now() - t;
+  t = performance.now();
   terminal = await Terminal.open(db);
+  startup.open_ms = performance.now() - t;
   terminal.on_status((status) => post({ event: "status", status }));
   terminal.start_sync();
   self.addEventListener("online", () => terminal.sync_now());
@@ -68,7 +77,42 @@ const ops = {
   stopSync: () => terminal.stop_sync(),
   startSync: () => terminal.start_sync(),
   exportDatabase: () => terminal.export_database(),
+  importDatabase: (data) => terminal.import_database(data),
+  benchmark: (plan) => benchmark(plan || {}),
 };
+
+// Times calls inside the worker (no page <-> worker messaging in the
+// figures): each query `rounds` times after `warmup` untimed runs, then
+// each command once, in order. Milliseconds per call.
+async function benchmark({ queries = [], rounds = 100, warmup = 10, commands = [], user = "bench" }) {
+  if (!Array.isArray(queries) || !Array.isArray(commands)) {
+    throw { code: "invalid_input", message: "benchmark: queries and commands must be arrays" };
+  }
+  const timed = (fn) => {
+    const t = performance.now();
+    fn();
+    return performance.now() - t;
+  };
+  const first = queries.length ? timed(() => terminal.query(queries[0])) : null;
+  const querySamples = queries.map((q) => {
+    for (let i = 0; i < warmup; i++) terminal.query(q);
+    const s = [];
+    for (let i = 0; i < rounds; i++) s.push(timed(() => terminal.query(q)));
+    return s;
+  });
+  const commandSamples = commands.map((c) => timed(() => terminal.execute(user, c)));
+  // What every write also pays: the status sent to the page after it.
+  const statusMs = timed(() => terminal.status());
+  return {
+    status_ms: statusMs,
+    startup,
+    first_query_ms: first,
+    queries: querySamples,
+    commands: commandSamples,
+    wasm_memory_bytes: wasm ? wasm.memory.buffer.byteLength : null,
+    js_heap_bytes: performance.memory ? performance.memory.usedJSHeapSize : null,
+  };
+}
 
 self.onmessage = async (e) => {
   const { id, op, args = [] } = e.data || {};

@@ -18,6 +18,14 @@
 //!   network), writes its report to FILE (default `target/loadbench.md`)
 //!   and puts it in the README between `<!-- loadbench:start -->` and
 //!   `<!-- loadbench:end -->`.
+//! - `cargo xtask bench browser [--size demo|terminal] [--out FILE]
+//!   [--readme | --no-readme] [browserbench args...]`: builds the wasm
+//!   bundle, the server and the browser benchmark (release), installs
+//!   Chromium when missing, runs it (the terminal engine in headless
+//!   Chromium on OPFS against the same queries natively), writes its report
+//!   to FILE (default `target/browserbench-SIZE.md`) and, for the terminal
+//!   size (or with `--readme`), puts it in the README between
+//!   `<!-- browserbench:start -->` and `<!-- browserbench:end -->`.
 //!
 //! Everything here shells out to the ordinary tools (cargo, apt-get) so a
 //! reader can rerun any step by hand.
@@ -381,6 +389,74 @@ const BENCH_START: &str = "<!-- bench:start -->";
 const BENCH_END: &str = "<!-- bench:end -->";
 const LOADBENCH_START: &str = "<!-- loadbench:start -->";
 const LOADBENCH_END: &str = "<!-- loadbench:end -->";
+const BROWSERBENCH_START: &str = "<!-- browserbench:start -->";
+const BROWSERBENCH_END: &str = "<!-- browserbench:end -->";
+
+/// `cargo xtask bench browser`: the browser benchmark (issue 4).
+fn bench_browser(args: &[String]) -> Result<(), String> {
+    let mut size = "terminal".to_string();
+    let mut out: Option<PathBuf> = None;
+    let mut readme: Option<bool> = None;
+    let mut pass = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size" => size = it.next().ok_or("--size needs a value")?.clone(),
+            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
+            "--readme" => readme = Some(true),
+            "--no-readme" => readme = Some(false),
+            other => pass.push(other.to_string()),
+        }
+    }
+    let out = out.unwrap_or_else(|| target_dir().join(format!("browserbench-{size}.md")));
+    ensure_apt("cc", &["build-essential"])?;
+    wasm()?;
+    ensure_chromium()?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "sync-server",
+        "--bin",
+        "sync-server",
+    ]);
+    run("cargo build --release -p sync-server", build)?;
+    let mut build = cargo();
+    build.args([
+        "build",
+        "--release",
+        "-p",
+        "store-tests",
+        "--bin",
+        "browserbench",
+    ]);
+    run("cargo build --release --bin browserbench", build)?;
+    let mut c = Command::new(target_dir().join("release").join("browserbench"));
+    c.current_dir(root());
+    let mut command = format!("cargo xtask bench browser --size {size}");
+    for a in &pass {
+        command.push(' ');
+        command.push_str(a);
+    }
+    c.args(["--size", &size, "--out"]).arg(&out);
+    c.args(["--command", &command]).args(&pass);
+    c.stdout(std::process::Stdio::null());
+    run(&format!("browserbench --size {size}"), c)?;
+    eprintln!("==> report: {}", out.display());
+    if readme.unwrap_or(size == "terminal") {
+        let report = std::fs::read_to_string(&out)
+            .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
+        let path = root().join("README.md");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
+        let new = replace_section(&text, &report, BROWSERBENCH_START, BROWSERBENCH_END).ok_or(
+            "README.md lacks the <!-- browserbench:start --> / <!-- browserbench:end --> markers",
+        )?;
+        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
+        eprintln!("==> README.md browser section updated");
+    }
+    Ok(())
+}
 
 /// Replaces what is between the bench markers of `text` with `section`.
 fn replace_bench_section(text: &str, section: &str) -> Option<String> {
@@ -450,6 +526,9 @@ fn bench(args: &[String]) -> Result<(), String> {
     if args.first().map(String::as_str) == Some("load") {
         return bench_load(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("browser") {
+        return bench_browser(&args[1..]);
+    }
     let mut size = "terminal".to_string();
     let mut out: Option<PathBuf> = None;
     let mut readme: Option<bool> = None;
@@ -509,7 +588,7 @@ fn main() -> ExitCode {
         Some("wasm") => wasm(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run [server args...] | test | wasm | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme] | bench load [--out FILE] [--no-readme] [loadbench args...]>"
+                "usage: cargo xtask <run [server args...] | test | wasm | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme] | bench load [--out FILE] [--no-readme] [loadbench args...] | bench browser [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
             );
             return ExitCode::from(2);
         }
