@@ -77,26 +77,7 @@ fn ensure_apt(program: &str, packages: &[&str]) -> Result<(), String> {
             packages.join(" ")
         ));
     }
-    let sudo = !is_root();
-    let apt = |args: &[&str]| {
-        let mut c = if sudo {
-            Command::new("sudo")
-        } else {
-            Command::new("apt-get")
-        };
-        if sudo {
-            c.arg("apt-get");
-        }
-        c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    run("apt-get update", apt(&["update", "-q"]))?;
-    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-    args.extend_from_slice(packages);
-    run(
-        &format!("apt-get install {}", packages.join(" ")),
-        apt(&args),
-    )
+    force_apt(packages)
 }
 
 fn is_root() -> bool {
