@@ -556,9 +556,22 @@ impl<'a> WriteCtx<'a> {
         (self.docs, self.touched, self.counters)
     }
 
+    /// A new record id: 24 hex digits, the command's time in seconds (4
+    /// bytes, big-endian) then 8 random bytes.
+    ///
+    /// The time prefix keeps new records at the end of every index keyed by
+    /// id (invoices, lines, movements, payments, ledger entries), so a write
+    /// touches the few pages at the right edge of each b-tree instead of a
+    /// random page of tables of a million rows: fewer pages dirtied and
+    /// journaled per commit, and fuller pages. The 64 random bits keep ids
+    /// of different replicas apart: thousands of terminals writing in the
+    /// same second would need billions of ids in that second before a
+    /// collision became likely.
     fn new_id(&mut self) -> String {
-        let mut b = [0u8; 10];
-        (self.random)(&mut b);
+        let mut b = [0u8; 12];
+        let secs = (self.now.max(0) / 1000).min(u32::MAX as i64) as u32;
+        b[..4].copy_from_slice(&secs.to_be_bytes());
+        (self.random)(&mut b[4..]);
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
