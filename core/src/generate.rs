@@ -265,6 +265,18 @@ pub fn generate_file(
     seed: u64,
     end_ms: i64,
 ) -> Result<GenerateReport, GenerateError> {
+    let mut replica = open_for_generation(path, me, size, seed, end_ms)?;
+    generate_deferred(&mut replica, size, seed)
+}
+
+/// Opens a new database at `path` as [`generate_file`] generates into it.
+fn open_for_generation(
+    path: &Path,
+    me: ReplicaIdentity,
+    size: &DatasetSize,
+    seed: u64,
+    end_ms: i64,
+) -> Result<Replica, GenerateError> {
     let span = size.days.max(1) * DAY_MS;
     let step = (span / size.slots() as i64).max(1);
     // One more step: opening the database reads the clock once.
@@ -274,15 +286,16 @@ pub fn generate_file(
         synchronous_full: false,
         ..OpenOptions::default()
     };
-    let mut replica = Replica::open(path, me, Box::new(env), &options)?;
+    let replica = Replica::open(path, me, Box::new(env), &options)?;
     // A bulk load: a crash leaves a file to throw away and generate again,
     // so commits need not reach the disk, and the write-ahead log may grow
     // large between checkpoints (each page is then copied back once, not
     // after every few batches). The page cache holds the whole terminal
     // dataset (~500 MB): sales insert at random places in indexes of a
     // million rows, and a smaller cache spilled dirty pages to the log in
-    // the middle of transactions and read them back. The engine's own
-    // settings return with the next open.
+    // the middle of transactions and read them back (that was with every
+    // id random; ids now start with their time, see `commands`). The
+    // engine's own settings return with the next open.
     replica
         .connection()
         .execute_batch(
@@ -291,7 +304,28 @@ pub fn generate_file(
              PRAGMA wal_autocheckpoint = 20000;",
         )
         .map_err(|e| GenerateError::Command(CommandError::Storage(e.to_string())))?;
-    generate(&mut replica, size, seed)
+    Ok(replica)
+}
+
+/// [`generate`] into a new database, with the indexes and totals no write
+/// reads built once at the end instead of row by row (see
+/// `schema::bulk`). Nothing else may use the database meanwhile, and if
+/// generation fails the file is left without them: it is to be thrown away.
+fn generate_deferred(
+    replica: &mut Replica,
+    size: &DatasetSize,
+    seed: u64,
+) -> Result<GenerateReport, GenerateError> {
+    let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
+    let deferred = crate::schema::defer_for_bulk_load(replica.connection()).map_err(storage)?;
+    let report = generate(replica, size, seed)?;
+    let conn = replica.connection();
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
+    deferred
+        .restore(conn)
+        .and_then(|()| conn.execute_batch("COMMIT"))
+        .map_err(storage)?;
+    Ok(report)
 }
 
 /// Generates a dataset through `replica`'s commands, in batches (see the
@@ -969,4 +1003,79 @@ fn line_total(l: &SaleLine, price: Money) -> Money {
     let g = crate::domain::gross(l.qty, l.unit_price.unwrap_or(price)).unwrap_or(0);
     let tax = crate::domain::tax_on(g - l.discount, l.tax_rate_bp).unwrap_or(0);
     g - l.discount + tax
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: DatasetSize = DatasetSize {
+        products: 80,
+        customers: 40,
+        sales: 400,
+        max_sale_lines: 5,
+        delivery_lines: 150,
+        service_orders: 25,
+        days: 12,
+    };
+
+    fn me() -> ReplicaIdentity {
+        ReplicaIdentity {
+            replica_id: "T1".into(),
+            branch_id: "B1".into(),
+            branch_code: "B1".into(),
+            terminal_code: "T1".into(),
+        }
+    }
+
+    fn schema(r: &Replica) -> Vec<(String, String, Option<String>)> {
+        let mut stmt = r
+            .connection()
+            .prepare("SELECT type, name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Building the deferred indexes and totals at the end gives the schema
+    /// and the rows that keeping them row by row gives.
+    #[test]
+    fn deferred_upkeep_gives_what_row_by_row_upkeep_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = 1_795_000_000_000;
+        let (a, b) = (dir.path().join("a.sqlite"), dir.path().join("b.sqlite"));
+        let deferred = generate_file(&a, me(), &SMALL, 9, end).unwrap();
+        let mut rb = open_for_generation(&b, me(), &SMALL, 9, end).unwrap();
+        let row_by_row = generate(&mut rb, &SMALL, 9).unwrap();
+        assert_eq!(deferred, row_by_row);
+        let ra = Replica::open(
+            &a,
+            me(),
+            Box::new(SeededEnv::new(1, end, 1)),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        let dump = ra.projection_dump().unwrap();
+        assert_eq!(dump, rb.projection_dump().unwrap());
+        assert_eq!(schema(&ra), schema(&rb));
+        // The totals are there, and so are the deferred indexes.
+        for needle in ["daily_sales", "daily_category_sales", "daily_payments"] {
+            assert!(dump.contains(needle), "{needle} missing from the dump");
+        }
+        let count =
+            |sql: &str| -> i64 { ra.connection().query_row(sql, [], |r| r.get(0)).unwrap() };
+        assert!(count("SELECT count(*) FROM daily_product_sales") > 100);
+        assert_eq!(
+            count(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'idx_stock_movements_product_date'"
+            ),
+            1
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM sqlite_master WHERE name = 'daily_sales_ai'"),
+            1
+        );
+    }
 }

@@ -220,12 +220,14 @@ fn decode<T: DeserializeOwned>(
             (read_json(doc, &obj).map_err(malformed)?, obj)
         }
         // Immutable records are stored whole, as one JSON text (see
-        // `document::IMMUTABLE_COLLECTIONS`).
+        // `document::IMMUTABLE_COLLECTIONS`): parsed straight into the
+        // record, without a `serde_json::Value` in between (these are the
+        // sales, lines and payments: most of what is projected).
         Ok(Some((automerge::Value::Scalar(s), obj))) => match s.as_ref() {
-            automerge::ScalarValue::Str(text) => (
-                serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?,
-                obj,
-            ),
+            automerge::ScalarValue::Str(text) => {
+                let value = serde_json::from_str(text).map_err(|e| malformed(e.to_string()))?;
+                return Ok(Some((value, obj)));
+            }
             _ => return Err(malformed("not a record".into())),
         },
         Ok(None) => return Ok(None),

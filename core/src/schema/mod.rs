@@ -6,6 +6,10 @@
 //! never be edited, only followed by a new one. Every step carries its
 //! rollback so an upgrade can be undone ([`rollback_to`]).
 
+mod bulk;
+
+pub(crate) use bulk::defer as defer_for_bulk_load;
+
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
