@@ -37,7 +37,6 @@ use fantoccini::wd::TimeoutConfiguration;
 use fantoccini::{Client, ClientBuilder};
 use rusqlite::Connection;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use store_core::query::{Queries, Request};
 use store_core::{Command, OpenOptions, Replica, SystemEnv};
 use store_tests::bench::{self, Machine, NamedSize, Stats};
@@ -167,43 +166,6 @@ fn main() -> ExitCode {
 
 // ---------------------------------------------------------------- dataset
 
-/// A digest of the engine's sources (core/src and core/Cargo.toml): a
-/// cached dataset is reused only while they are unchanged.
-fn source_digest() -> String {
-    let core = root().join("core");
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(&p, out);
-                } else {
-                    out.push(p);
-                }
-            }
-        }
-    }
-    let mut files = Vec::new();
-    walk(&core.join("src"), &mut files);
-    files.push(core.join("Cargo.toml"));
-    files.sort();
-    let mut h = Sha256::new();
-    for f in files {
-        h.update(
-            f.strip_prefix(&core)
-                .unwrap_or(&f)
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        h.update(std::fs::read(&f).unwrap_or_default());
-    }
-    h.finalize()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// The dataset (generated, or reused from the cache) and how long its
 /// generation took (`None` when reused or given).
 fn dataset(o: &Options) -> Result<(PathBuf, Option<f64>)> {
@@ -215,8 +177,17 @@ fn dataset(o: &Options) -> Result<(PathBuf, Option<f64>)> {
         "{}-{}-{}.sqlite",
         o.size.name,
         o.seed,
-        source_digest()
+        bench::source_digest().unwrap_or_else(|| "unversioned".into())
     ));
+    // `cargo xtask bench` keeps the same dataset (same name: size, seed and
+    // engine sources) in its own cache; `bench all` runs it first.
+    let shared = target_dir()
+        .join("bench-data")
+        .join(path.file_name().expect("a file name"));
+    if !o.regenerate && shared.exists() && shared.with_extension("generation").exists() {
+        eprintln!("browserbench: reusing {}", shared.display());
+        return Ok((shared, None));
+    }
     let done = path.with_extension("done");
     if !o.regenerate && path.exists() && done.exists() {
         eprintln!("browserbench: reusing {}", path.display());
