@@ -5,6 +5,9 @@
 //!   then runs formatting, lint, every test of the workspace, and the
 //!   browser tests in headless Chromium.
 //! - `cargo xtask wasm`: builds the browser engine into `web/pkg`.
+//! - `cargo xtask bench all`: the three benchmarks below at full size in one
+//!   run; the README's performance section, rewritten by them, is the
+//!   report (also written to `target/bench-report.md` and printed).
 //! - `cargo xtask bench [--size demo|terminal] [--out FILE] [--readme |
 //!   --no-readme] [bench args...]`: builds the benchmark in release, runs
 //!   it, writes its markdown report to FILE (default
@@ -503,7 +506,94 @@ fn bench_load(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+const REPORT_START: &str = "<!-- report:start -->";
+const REPORT_END: &str = "<!-- report:end -->";
+
+/// `cargo xtask bench all`: the whole suite in one run (engine, floor and
+/// naive design at terminal scale; sync under load; the browser), each
+/// part rewriting its section of the README's performance section, which
+/// is then the report: written to `target/bench-report.md` and printed.
+fn bench_all(args: &[String]) -> Result<(), String> {
+    if let Some(a) = args.first() {
+        return Err(format!("bench all takes no arguments (got {a:?})"));
+    }
+    let started = std::time::Instant::now();
+    let head = git_head();
+    bench(&["--size".into(), "terminal".into(), "--readme".into()])?;
+    bench_load(&["--readme".into()])?;
+    bench_browser(&["--size".into(), "terminal".into(), "--readme".into()])?;
+    let header = format!(
+        "One run of `cargo xtask bench all` (commit `{head}`), {:.0} min in all, on {}. \
+         Its three parts follow; each also runs alone with the command shown in its section.",
+        started.elapsed().as_secs_f64() / 60.0,
+        machine()
+    );
+    let path = root().join("README.md");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
+    let text = replace_section(&text, &header, REPORT_START, REPORT_END)
+        .ok_or("README.md lacks the <!-- report:start --> / <!-- report:end --> markers")?;
+    std::fs::write(&path, &text).map_err(|e| format!("README.md: {e}"))?;
+    let start = text
+        .find("## Performance")
+        .ok_or("README.md has no \"## Performance\" section")?;
+    let end = text[start + 2..]
+        .find("\n## ")
+        .map_or(text.len(), |i| start + 2 + i + 1);
+    let report = &text[start..end];
+    let out = target_dir().join("bench-report.md");
+    std::fs::write(&out, report).map_err(|e| format!("{}: {e}", out.display()))?;
+    println!("{report}");
+    eprintln!(
+        "==> report: {} (and README.md's performance section)",
+        out.display()
+    );
+    Ok(())
+}
+
+/// The commit the benchmark ran on, with `+changes` when the tree differs.
+fn git_head() -> String {
+    let out = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = out(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    match out(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(s) if !s.is_empty() => format!("{head}+changes"),
+        _ => head,
+    }
+}
+
+/// Cores, processor and memory of this machine, from /proc.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+        .unwrap_or_else(|| "unknown processor".into());
+    let mem_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    format!(
+        "{cores} cores ({model}) and {:.1} GiB of memory",
+        mem_kib / 1024.0 / 1024.0
+    )
+}
+
 fn bench(args: &[String]) -> Result<(), String> {
+    if args.first().map(String::as_str) == Some("all") {
+        return bench_all(&args[1..]);
+    }
     if args.first().map(String::as_str) == Some("load") {
         return bench_load(&args[1..]);
     }
@@ -569,7 +659,7 @@ fn main() -> ExitCode {
         Some("wasm") => wasm(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run [server args...] | test | wasm | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme] | bench load [--out FILE] [--no-readme] [loadbench args...] | bench browser [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
+                "usage: cargo xtask <run [server args...] | test | wasm | bench all | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme] | bench load [--out FILE] [--no-readme] [loadbench args...] | bench browser [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
             );
             return ExitCode::from(2);
         }
