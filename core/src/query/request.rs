@@ -252,9 +252,12 @@ pub enum Request {
         #[serde(default = "default_limit")]
         limit: u32,
     },
-    AlertsSummary,
-    PaymentChannels,
-    Services,
+    // Empty braces, not unit variants: serde refuses unknown fields only
+    // for struct variants of an internally tagged enum, and a request with
+    // a field these do not take is a mistake to report.
+    AlertsSummary {},
+    PaymentChannels {},
+    Services {},
     Technicians {
         branch_id: String,
     },
@@ -396,7 +399,7 @@ impl Request {
                 check_id("customer_id", customer_id)?;
                 check_limit(*limit)
             }
-            ReceivablesAging { .. } | AlertsSummary | PaymentChannels | Services => Ok(()),
+            ReceivablesAging { .. } | AlertsSummary {} | PaymentChannels {} | Services {} => Ok(()),
             StockOnHand {
                 product_id,
                 branch_id,
@@ -608,9 +611,9 @@ impl Request {
             RejectedRecords { after, limit } => json(q.rejected_records(after.as_ref(), *limit)?),
             DuplicateKeys { after, limit } => json(q.duplicate_keys(after.as_ref(), *limit)?),
             NegativeStock { after, limit } => json(q.negative_stock(after.as_ref(), *limit)?),
-            AlertsSummary => json(q.alerts_summary()?),
-            PaymentChannels => json(q.payment_channels()?),
-            Services => json(q.services()?),
+            AlertsSummary {} => json(q.alerts_summary()?),
+            PaymentChannels {} => json(q.payment_channels()?),
+            Services {} => json(q.services()?),
             Technicians { branch_id } => json(q.technicians(branch_id)?),
             VehiclesOfCustomer { customer_id } => json(q.vehicles_of_customer(customer_id)?),
             OpenShift { terminal_id } => json(q.open_shift(terminal_id)?),
