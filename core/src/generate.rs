@@ -258,6 +258,9 @@ const CHANNELS: &[&str] = &[
 /// clock that advances one step per batch: the period's slots spread evenly
 /// over `size.days` days ending at `end_ms`, and the catalogue and customers
 /// are created in the batches just before it.
+///
+/// Generation writes without a journal (see `generate_deferred`): if it
+/// fails, a file it created is removed rather than left half written.
 pub fn generate_file(
     path: &Path,
     me: ReplicaIdentity,
@@ -265,8 +268,17 @@ pub fn generate_file(
     seed: u64,
     end_ms: i64,
 ) -> Result<GenerateReport, GenerateError> {
-    let mut replica = open_for_generation(path, me, size, seed, end_ms)?;
-    generate_deferred(&mut replica, size, seed)
+    let created = !path.exists();
+    let result = open_for_generation(path, me, size, seed, end_ms)
+        .and_then(|mut replica| generate_deferred(&mut replica, size, seed));
+    if result.is_err() && created {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    result
 }
 
 /// Opens a new database at `path` as [`generate_file`] generates into it.
@@ -287,21 +299,21 @@ fn open_for_generation(
         ..OpenOptions::default()
     };
     let replica = Replica::open(path, me, Box::new(env), &options)?;
-    // A bulk load: a crash leaves a file to throw away and generate again,
-    // so commits need not reach the disk, and the write-ahead log may grow
-    // large between checkpoints (each page is then copied back once, not
-    // after every few batches). The page cache holds the whole terminal
-    // dataset (~500 MB): sales insert at random places in indexes of a
-    // million rows, and a smaller cache spilled dirty pages to the log in
-    // the middle of transactions and read them back (that was with every
-    // id random; ids now start with their time, see `commands`). The
-    // engine's own settings return with the next open.
+    // A bulk load: a crash or a failure leaves a file to throw away and
+    // generate again, so commits need not reach the disk and there is no
+    // journal at all (a write-ahead log wrote every page twice: into the
+    // log, then back at the checkpoint). The page cache holds the whole
+    // terminal dataset: sales insert into indexes of a million rows, and a
+    // smaller cache spilled dirty pages in the middle of transactions and
+    // read them back. The database is back in WAL mode when generation
+    // ends (see `generate_deferred`), and the engine's other settings
+    // return with the next open.
     replica
         .connection()
         .execute_batch(
             "PRAGMA synchronous = OFF;
              PRAGMA cache_size = -786432;
-             PRAGMA wal_autocheckpoint = 20000;",
+             PRAGMA journal_mode = OFF;",
         )
         .map_err(|e| GenerateError::Command(CommandError::Storage(e.to_string())))?;
     Ok(replica)
@@ -309,8 +321,9 @@ fn open_for_generation(
 
 /// [`generate`] into a new database, with the indexes and totals no write
 /// reads built once at the end instead of row by row (see
-/// `schema::bulk`). Nothing else may use the database meanwhile, and if
-/// generation fails the file is left without them: it is to be thrown away.
+/// `schema::bulk`), and no journal until then. Nothing else may use the
+/// database meanwhile, and if generation fails the file is left without
+/// them, possibly half written: it is to be thrown away.
 fn generate_deferred(
     replica: &mut Replica,
     size: &DatasetSize,
@@ -323,7 +336,7 @@ fn generate_deferred(
     conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
     deferred
         .restore(conn)
-        .and_then(|()| conn.execute_batch("COMMIT"))
+        .and_then(|()| conn.execute_batch("COMMIT; PRAGMA journal_mode = WAL;"))
         .map_err(storage)?;
     Ok(report)
 }
@@ -1047,6 +1060,10 @@ mod tests {
         let end = 1_795_000_000_000;
         let (a, b) = (dir.path().join("a.sqlite"), dir.path().join("b.sqlite"));
         let deferred = generate_file(&a, me(), &SMALL, 9, end).unwrap();
+        // Back in WAL mode after a generation without a journal: the file
+        // format bytes of the header say so (2 = WAL, 1 = rollback).
+        let header = std::fs::read(&a).unwrap();
+        assert_eq!(&header[18..20], &[2, 2]);
         let mut rb = open_for_generation(&b, me(), &SMALL, 9, end).unwrap();
         let row_by_row = generate(&mut rb, &SMALL, 9).unwrap();
         assert_eq!(deferred, row_by_row);
