@@ -41,11 +41,20 @@
 //! The same seed and size give the same commands in the same order and the
 //! same batches; with a [`SeededEnv`](crate::SeededEnv) (as [`generate_file`]
 //! uses) the same data byte for byte.
+//!
+//! # Datasets
+//!
+//! [`generate_file`] makes one terminal's database (the terminal dataset of
+//! DESIGN.md §7 with [`DatasetSize::TERMINAL`]); [`generate_server`] makes
+//! the server dataset: [`SERVER_BRANCHES`] branches that share one
+//! catalogue and one set of customers, each with a terminal's worth of
+//! activity, merged into a server database as sync merges them.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::commands::{Command, Outcome, ReturnLineInput, SaleLine, StockLineInput, Tender};
+use crate::document::DocId;
 use crate::domain::{Money, ONE, OrderStatus, PaymentKind};
 use crate::error::{CommandError, OpenError};
 use crate::replica::{MAX_BATCH, OpenOptions, Replica, ReplicaIdentity, SeededEnv};
@@ -130,11 +139,8 @@ impl DatasetSize {
 
     /// One branch of the server dataset of DESIGN.md §7, which holds 20
     /// branches of [`DatasetSize::TERMINAL`] (their shared catalogue and
-    /// customers once, and every branch's sales): [`SERVER_BRANCHES`]
-    /// terminals generated with this size and merged into one replica.
-    /// Not generated yet: neither [`generate`] nor the benchmark builds the
-    /// 20-branch dataset (it would be 20 terminals of this size merged into
-    /// a server replica, ~12 GB).
+    /// customers once, and every branch's sales): [`generate_server`] with
+    /// [`SERVER_BRANCHES`] branches of this size.
     pub const SERVER: DatasetSize = DatasetSize::TERMINAL;
 
     /// Stock movements this size produces, roughly: opening stock, sale
@@ -254,6 +260,22 @@ const CHANNELS: &[&str] = &[
     "cash", "cash", "cash", "card", "card", "bank", "wallet", "cheque",
 ];
 
+/// The three technicians of a branch's workshop.
+fn technician_commands(branch: &str) -> Vec<Command> {
+    [
+        ("Hassan", ["engine", "diagnostics"]),
+        ("Tariq", ["brakes", "alignment"]),
+        ("Walid", ["oil", "brakes"]),
+    ]
+    .into_iter()
+    .map(|(name, skills)| Command::CreateTechnician {
+        branch_id: Some(branch.to_string()),
+        name: name.into(),
+        skills: skills.iter().map(|s| s.to_string()).collect(),
+    })
+    .collect()
+}
+
 /// Generates a dataset into a new database file at `path`, with a seeded
 /// clock that advances one step per batch: the period's slots spread evenly
 /// over `size.days` days ending at `end_ms`, and the catalogue and customers
@@ -319,6 +341,160 @@ fn open_for_generation(
     Ok(replica)
 }
 
+/// What [`generate_server`] made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerDataset {
+    /// The server's database: every branch's documents, merged.
+    pub server: std::path::PathBuf,
+    /// Each branch's terminal database, in branch order.
+    pub terminals: Vec<std::path::PathBuf>,
+    /// What each terminal's generation did, in branch order (the first one
+    /// also created the shared catalogue and customers).
+    pub reports: Vec<GenerateReport>,
+    /// Changes the server merged.
+    pub changes_merged: usize,
+}
+
+/// The identity of the terminal of branch `n` (1-based) in the server
+/// dataset: replica `B01-T1` of branch `B01`, and so on.
+pub fn server_terminal(n: usize) -> ReplicaIdentity {
+    ReplicaIdentity {
+        replica_id: format!("B{n:02}-T1"),
+        branch_id: format!("B{n:02}"),
+        branch_code: format!("B{n:02}"),
+        terminal_code: "T1".into(),
+    }
+}
+
+/// Generates the server dataset of DESIGN.md §7 in the folder `dir`:
+/// `branches` branches ([`SERVER_BRANCHES`] at scale) of one terminal each,
+/// every one with `size` worth of activity, sharing one catalogue and one
+/// set of customers, merged into a server database as sync merges them.
+///
+/// The first terminal is generated as [`generate_file`] does (catalogue,
+/// customers and its own activity). Every other terminal first receives the
+/// shared documents (catalogue with payment channels and services, the
+/// customer shards) through [`Replica::apply_changes`], as a new terminal
+/// gets them on its first sync, then generates its own technicians and
+/// activity with a seed of its own. Last, a replica with the `server`
+/// identity merges every document of every terminal. Each terminal's credit
+/// customers stay within their limits as that terminal sees them; across
+/// branches they may pass them, which the server's alerts then show, as they
+/// would after branches sold offline.
+///
+/// Files: `dir/B01-T1.sqlite` ... and `dir/server.sqlite`; any of them
+/// already there is an error. Deterministic for a seed.
+pub fn generate_server(
+    dir: &Path,
+    server: ReplicaIdentity,
+    size: &DatasetSize,
+    branches: usize,
+    seed: u64,
+    end_ms: i64,
+) -> Result<ServerDataset, GenerateError> {
+    let storage = |e: String| GenerateError::Command(CommandError::Storage(e));
+    let server_path = dir.join("server.sqlite");
+    let terminals: Vec<std::path::PathBuf> = (1..=branches.max(1))
+        .map(|n| dir.join(format!("{}.sqlite", server_terminal(n).replica_id)))
+        .collect();
+    for p in terminals.iter().chain([&server_path]) {
+        if p.exists() {
+            return Err(storage(format!("{} already exists", p.display())));
+        }
+    }
+    let mut reports = Vec::with_capacity(terminals.len());
+    reports.push(generate_file(
+        &terminals[0],
+        server_terminal(1),
+        size,
+        seed,
+        end_ms,
+    )?);
+    let reopen = |path: &Path, me: ReplicaIdentity| {
+        Replica::open(
+            path,
+            me,
+            Box::new(SeededEnv::new(seed, end_ms, 1)),
+            &OpenOptions::default(),
+        )
+    };
+    let mut first = reopen(&terminals[0], server_terminal(1))?;
+    let shared: Vec<(DocId, Vec<Vec<u8>>)> = first
+        .doc_ids()
+        .map_err(|e| storage(e.to_string()))?
+        .into_iter()
+        .filter(|d| matches!(d, DocId::Catalog | DocId::Customers(_)))
+        .map(|d| {
+            let changes = first.changes_since(&d, &[]);
+            changes.map(|c| (d, c))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| storage(e.to_string()))?;
+    drop(first);
+    for (i, path) in terminals.iter().enumerate().skip(1) {
+        let n = i + 1;
+        let branch_seed = seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut replica = open_for_generation(path, server_terminal(n), size, branch_seed, end_ms)?;
+        for (doc, changes) in &shared {
+            merge_all(&mut replica, doc, changes.clone())?;
+        }
+        reports.push(generate_branch_deferred(&mut replica, size, branch_seed)?);
+    }
+    // The server merges every terminal's documents, each as one sync.
+    let mut srv = open_for_generation(&server_path, server, size, seed, end_ms)?;
+    let deferred =
+        crate::schema::defer_for_bulk_load(srv.connection()).map_err(|e| storage(e.to_string()))?;
+    let mut changes_merged = 0;
+    for (i, path) in terminals.iter().enumerate() {
+        let mut t = reopen(path, server_terminal(i + 1))?;
+        for doc in t.doc_ids().map_err(|e| storage(e.to_string()))? {
+            let changes = t
+                .changes_since(&doc, &[])
+                .map_err(|e| storage(e.to_string()))?;
+            changes_merged += merge_all(&mut srv, &doc, changes)?;
+        }
+    }
+    finish_deferred(&srv, deferred)?;
+    Ok(ServerDataset {
+        server: server_path,
+        terminals,
+        reports,
+        changes_merged,
+    })
+}
+
+/// Applies `changes` to `doc` of `replica` in chunks; every change must be
+/// accepted. Returns how many were new.
+fn merge_all(
+    replica: &mut Replica,
+    doc: &DocId,
+    changes: Vec<Vec<u8>>,
+) -> Result<usize, GenerateError> {
+    let storage = |e: String| GenerateError::Command(CommandError::Storage(e));
+    let mut applied = 0;
+    let mut changes = changes.into_iter().peekable();
+    while changes.peek().is_some() {
+        let chunk: Vec<Vec<u8>> = changes.by_ref().take(256).collect();
+        let report = replica
+            .apply_changes(doc, chunk)
+            .map_err(|e| storage(e.to_string()))?;
+        if !report.rejected.is_empty() {
+            return Err(storage(format!(
+                "{doc}: changes refused: {:?}",
+                report.rejected
+            )));
+        }
+        applied += report.stored;
+        if changes.peek().is_none() && report.waiting > 0 {
+            return Err(storage(format!(
+                "{doc}: {} changes wait for changes that never came",
+                report.waiting
+            )));
+        }
+    }
+    Ok(applied)
+}
+
 /// [`generate`] into a new database, with the indexes and totals no write
 /// reads built once at the end instead of row by row (see
 /// `schema::bulk`), and no journal until then. Nothing else may use the
@@ -332,13 +508,52 @@ fn generate_deferred(
     let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
     let deferred = crate::schema::defer_for_bulk_load(replica.connection()).map_err(storage)?;
     let report = generate(replica, size, seed)?;
+    finish_deferred(replica, deferred)?;
+    Ok(report)
+}
+
+/// [`generate_deferred`] for a branch whose catalogue and customers are
+/// already in `replica` (see [`generate_server`]).
+fn generate_branch_deferred(
+    replica: &mut Replica,
+    size: &DatasetSize,
+    seed: u64,
+) -> Result<GenerateReport, GenerateError> {
+    let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
+    let deferred = crate::schema::defer_for_bulk_load(replica.connection()).map_err(storage)?;
+    let mut g = Gen {
+        replica,
+        rng: Rng(SeededEnv::new(seed, 0, 0)),
+        report: GenerateReport::default(),
+    };
+    g.replica.begin_bulk()?;
+    let result = g
+        .branch_setup()
+        .and_then(|catalogue| g.activity(size, &catalogue));
+    match result {
+        Ok(()) => g.replica.commit_bulk()?,
+        Err(e) => {
+            let _ = g.replica.rollback_bulk();
+            return Err(e);
+        }
+    }
+    let report = g.report;
+    finish_deferred(replica, deferred)?;
+    Ok(report)
+}
+
+/// Builds what `schema::bulk` deferred and returns to WAL mode.
+fn finish_deferred(
+    replica: &Replica,
+    deferred: crate::schema::Deferred,
+) -> Result<(), GenerateError> {
+    let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
     let conn = replica.connection();
     conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
     deferred
         .restore(conn)
         .and_then(|()| conn.execute_batch("COMMIT; PRAGMA journal_mode = WAL;"))
-        .map_err(storage)?;
-    Ok(report)
+        .map_err(storage)
 }
 
 /// Generates a dataset through `replica`'s commands, in batches (see the
@@ -516,17 +731,7 @@ impl Gen<'_> {
                 duration_min: minutes,
             });
         }
-        for (name, skills) in [
-            ("Hassan", ["engine", "diagnostics"]),
-            ("Tariq", ["brakes", "alignment"]),
-            ("Walid", ["oil", "brakes"]),
-        ] {
-            first.push(Command::CreateTechnician {
-                branch_id: Some(branch.clone()),
-                name: name.into(),
-                skills: skills.iter().map(|s| s.to_string()).collect(),
-            });
-        }
+        first.extend(technician_commands(&branch));
         let ids = self.ids(&first)?;
         let services = ids[5..10].to_vec();
         let technicians = ids[10..13].to_vec();
@@ -633,6 +838,43 @@ impl Gen<'_> {
                 customers.push((id.clone(), limit));
             }
         }
+        Ok(Catalogue {
+            products,
+            services,
+            technicians,
+            customers,
+            vehicles,
+        })
+    }
+
+    /// The setup of a branch that received the shared catalogue and
+    /// customers: its technicians, and the rest read from its projection in
+    /// a fixed order (products by barcode, which is their creation order and
+    /// so their popularity rank; the others by id).
+    fn branch_setup(&mut self) -> Result<Catalogue, GenerateError> {
+        let branch = self.replica.identity().branch_id.clone();
+        let technicians = self.ids(&technician_commands(&branch))?;
+        let conn = self.replica.connection();
+        let storage = |e: rusqlite::Error| CommandError::Storage(e.to_string());
+        let products: Vec<(String, Money)> =
+            pairs(conn, "SELECT id, price FROM products ORDER BY barcode, id").map_err(storage)?;
+        let customers: Vec<(String, Money)> =
+            pairs(conn, "SELECT id, credit_limit FROM customers ORDER BY id").map_err(storage)?;
+        let services = pairs(conn, "SELECT id, code FROM services ORDER BY code")
+            .map_err(storage)?
+            .into_iter()
+            .map(|(id, _): (String, String)| id)
+            .collect();
+        let index: std::collections::HashMap<&str, usize> = customers
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.as_str(), i))
+            .collect();
+        let vehicles = pairs(conn, "SELECT customer_id, id FROM vehicles ORDER BY id")
+            .map_err(storage)?
+            .into_iter()
+            .filter_map(|(owner, id): (String, String)| Some((*index.get(owner.as_str())?, id)))
+            .collect();
         Ok(Catalogue {
             products,
             services,
@@ -1002,6 +1244,16 @@ impl Gen<'_> {
     }
 }
 
+/// The two columns of every row of `sql`.
+fn pairs<A: rusqlite::types::FromSql, B: rusqlite::types::FromSql>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+) -> rusqlite::Result<Vec<(A, B)>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
 fn title(s: &str) -> String {
     let mut c = s.chars();
     match c.next() {
@@ -1050,6 +1302,98 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    /// The server dataset: branches share one catalogue and one set of
+    /// customers, each sells in its own journal, and the server holds all of
+    /// it, as its projection rebuilt from the documents shows.
+    #[test]
+    fn server_dataset_merges_branches_that_share_catalogue_and_customers() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = 1_795_000_000_000;
+        let server = ReplicaIdentity {
+            replica_id: "server".into(),
+            branch_id: "HQ".into(),
+            branch_code: "HQ".into(),
+            terminal_code: "SRV".into(),
+        };
+        let ds = generate_server(dir.path(), server.clone(), &SMALL, 3, 5, end).unwrap();
+        assert_eq!(ds.terminals.len(), 3);
+        assert!(
+            ds.reports.iter().all(|r| r.refused == 0),
+            "{:?}",
+            ds.reports
+        );
+        // Each branch sold on its own, with its own seed.
+        assert_ne!(ds.reports[1], ds.reports[2]);
+        let mut srv = Replica::open(
+            &ds.server,
+            server.clone(),
+            Box::new(SeededEnv::new(1, end, 1)),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        let count = |r: &Replica, sql: &str| -> i64 {
+            r.connection().query_row(sql, [], |row| row.get(0)).unwrap()
+        };
+        assert_eq!(
+            count(&srv, "SELECT count(*) FROM products"),
+            SMALL.products as i64
+        );
+        assert_eq!(
+            count(&srv, "SELECT count(*) FROM customers"),
+            SMALL.customers as i64
+        );
+        let invoices: usize = ds.reports.iter().map(|r| r.invoices).sum();
+        assert_eq!(
+            count(&srv, "SELECT count(*) FROM invoices") as usize,
+            invoices
+        );
+        assert_eq!(
+            count(&srv, "SELECT count(DISTINCT branch_id) FROM invoices"),
+            3
+        );
+        assert_eq!(
+            count(&srv, "SELECT count(DISTINCT branch_id) FROM stock_levels"),
+            3
+        );
+        assert_eq!(
+            count(&srv, "SELECT count(DISTINCT branch_id) FROM technicians"),
+            3
+        );
+        // A customer bought in more than one branch.
+        assert!(
+            count(
+                &srv,
+                "SELECT count(*) FROM (SELECT customer_id FROM invoices WHERE customer_id IS NOT NULL
+                 GROUP BY customer_id HAVING count(DISTINCT branch_id) > 1)"
+            ) > 0
+        );
+        // A branch's terminal holds the shared records and only its own sales.
+        let t2 = Replica::open(
+            &ds.terminals[1],
+            server_terminal(2),
+            Box::new(SeededEnv::new(1, end, 1)),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            count(&t2, "SELECT count(*) FROM products"),
+            SMALL.products as i64
+        );
+        assert_eq!(
+            count(
+                &t2,
+                "SELECT count(*) FROM invoices WHERE branch_id <> 'B02'"
+            ),
+            0
+        );
+        // The merged projection is what the documents say.
+        let merged = srv.projection_dump().unwrap();
+        srv.rebuild_projection().unwrap();
+        assert_eq!(merged, srv.projection_dump().unwrap());
+        // Files already there are not overwritten.
+        assert!(generate_server(dir.path(), server, &SMALL, 3, 5, end).is_err());
     }
 
     /// Building the deferred indexes and totals at the end gives the schema

@@ -59,14 +59,14 @@ pub const NAIVE_BUDGET: Duration = Duration::from_secs(8);
 /// A dataset the benchmark knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NamedSize {
-    /// `demo`, `terminal`, `server` or a test's own name.
+    /// `demo`, `tenth`, `terminal` or a test's own name.
     pub name: &'static str,
     /// The size.
     pub size: DatasetSize,
 }
 
 impl NamedSize {
-    /// `demo`, `terminal` or `server`.
+    /// `demo`, `tenth` (of a terminal) or `terminal`.
     pub fn parse(name: &str) -> Option<NamedSize> {
         match name {
             "demo" => Some(NamedSize {
@@ -76,6 +76,20 @@ impl NamedSize {
             "terminal" => Some(NamedSize {
                 name: "terminal",
                 size: DatasetSize::TERMINAL,
+            }),
+            // A tenth of a terminal, a year long: for trying the 20-branch
+            // server dataset in minutes.
+            "tenth" => Some(NamedSize {
+                name: "tenth",
+                size: DatasetSize {
+                    products: 5_000,
+                    customers: 2_000,
+                    sales: 10_000,
+                    max_sale_lines: 9,
+                    delivery_lines: 44_000,
+                    service_orders: 400,
+                    days: 365,
+                },
             }),
             _ => None,
         }
@@ -885,6 +899,75 @@ pub fn generate_dataset(path: &Path, size: &DatasetSize, seed: u64) -> Result<Ge
         peak_rss_kib: peak_rss_kib(),
         reused: false,
     })
+}
+
+/// Generates the server dataset (see `store_core::generate::generate_server`)
+/// into `dir`, which must not hold one yet, and describes it in markdown:
+/// time, what was generated and merged, file sizes, peak memory.
+pub fn generate_server_dataset(
+    dir: &Path,
+    size: &NamedSize,
+    branches: usize,
+    seed: u64,
+) -> Result<String> {
+    std::fs::create_dir_all(dir)?;
+    let t = Instant::now();
+    let ds = store_core::generate::generate_server(
+        dir,
+        store_core::ReplicaIdentity {
+            replica_id: "server".into(),
+            branch_id: "HQ".into(),
+            branch_code: "HQ".into(),
+            terminal_code: "SRV".into(),
+        },
+        &size.size,
+        branches,
+        seed,
+        END_MS,
+    )?;
+    let secs = t.elapsed().as_secs_f64();
+    let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len() as i64);
+    let terminals: i64 = ds.terminals.iter().map(|p| len(p)).sum();
+    let conn = rusqlite::Connection::open_with_flags(
+        &ds.server,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let count = |t: &str| -> rusqlite::Result<i64> {
+        conn.query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+    };
+    let commands: usize = ds.reports.iter().map(|r| r.commands).sum();
+    let refused: usize = ds.reports.iter().map(|r| r.refused).sum();
+    Ok(format!(
+        "**Server dataset** `{}` × {} branches (seed {seed}), generated with \
+         `store_core::generate::generate_server` in {secs:.0} s on {}: {} commands on the \
+         branches' terminals ({refused} refused), then {} changes merged into the server's \
+         database. The server holds {} products, {} customers, {} invoices with {} lines, {} \
+         stock movements and {} payments: {} ({} in the {} terminal databases). Peak memory \
+         {}.\n",
+        size.name,
+        branches,
+        {
+            let m = Machine::detect();
+            format!(
+                "{} cores ({}), {:.1} GiB of memory",
+                m.cores,
+                m.model,
+                m.memory_kib as f64 / (1024.0 * 1024.0)
+            )
+        },
+        fmt_count(commands as i64),
+        fmt_count(ds.changes_merged as i64),
+        fmt_count(count("products")?),
+        fmt_count(count("customers")?),
+        fmt_count(count("invoices")?),
+        fmt_count(count("invoice_lines")?),
+        fmt_count(count("stock_movements")?),
+        fmt_count(count("payments")?),
+        fmt_bytes(len(&ds.server)),
+        fmt_bytes(terminals),
+        ds.terminals.len(),
+        fmt_bytes(peak_rss_kib() as i64 * 1024),
+    ))
 }
 
 /// Prints a generation's summary in the format [`parse_generation`] reads.

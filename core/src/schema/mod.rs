@@ -8,7 +8,7 @@
 
 mod bulk;
 
-pub(crate) use bulk::defer as defer_for_bulk_load;
+pub(crate) use bulk::{Deferred, defer as defer_for_bulk_load};
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};

@@ -5,6 +5,7 @@
 //! bench [--size demo|terminal] [--out FILE] [--seed N] [--iterations X]
 //!       [--data-dir DIR] [--no-cache] [--regenerate] [--command TEXT]
 //! bench --generate FILE --size NAME [--seed N]
+//! bench --generate-server DIR [--size NAME] [--branches N] [--seed N]
 //! ```
 //!
 //! `cargo xtask bench` builds it in release, runs it and puts the report in
@@ -12,7 +13,9 @@
 //! `target/bench-data`) and reused while the engine's sources are unchanged;
 //! `--regenerate` makes a new one, `--no-cache` keeps none. The second form
 //! is how the benchmark generates a dataset in a separate process, so that
-//! the generator's memory does not count in the benchmark's peak.
+//! the generator's memory does not count in the benchmark's peak. The third
+//! generates the server dataset (every branch's terminal, then the server's
+//! database) into DIR and prints what it made and how long it took.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,7 +26,8 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: bench [--size demo|terminal] [--out FILE] [--seed N] [--iterations X] \
          [--data-dir DIR] [--no-cache] [--regenerate] [--command TEXT]\n       \
-         bench --generate FILE --size NAME [--seed N]"
+         bench --generate FILE --size NAME [--seed N]\n       \
+         bench --generate-server DIR [--size NAME] [--branches N] [--seed N]"
     );
     ExitCode::from(2)
 }
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
     let mut regenerate = false;
     let mut command: Option<String> = None;
     let mut generate: Option<PathBuf> = None;
+    let mut generate_server: Option<PathBuf> = None;
+    let mut branches = store_core::generate::SERVER_BRANCHES;
     while let Some(a) = args.next() {
         let mut value = || args.next();
         match a.as_str() {
@@ -66,6 +72,11 @@ fn main() -> ExitCode {
             "--regenerate" => regenerate = true,
             "--command" => command = value(),
             "--generate" => generate = value().map(PathBuf::from),
+            "--generate-server" => generate_server = value().map(PathBuf::from),
+            "--branches" => match value().and_then(|v| v.parse().ok()) {
+                Some(v) if v > 0 => branches = v,
+                _ => return usage(),
+            },
             "-h" | "--help" => {
                 usage();
                 return ExitCode::SUCCESS;
@@ -74,12 +85,21 @@ fn main() -> ExitCode {
         }
     }
     let Some(named) = NamedSize::parse(&size) else {
-        eprintln!(
-            "bench: unknown size {size:?} (demo or terminal; the 20-branch server dataset is \
-             described by DatasetSize::SERVER and not generated here)"
-        );
+        eprintln!("bench: unknown size {size:?} (demo, tenth or terminal)");
         return ExitCode::from(2);
     };
+    if let Some(dir) = generate_server {
+        return match bench::generate_server_dataset(&dir, &named, branches, seed) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("bench: server dataset generation failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if let Some(path) = generate {
         return match bench::generate_dataset(&path, &named.size, seed) {
             Ok(g) => {
