@@ -402,6 +402,29 @@ pub fn generate_server(
             return Err(storage(format!("{} already exists", p.display())));
         }
     }
+    let result = server_files(&server_path, &terminals, server, size, seed, end_ms);
+    if result.is_err() {
+        // Written without a journal: half-written files are of no use.
+        for p in terminals.iter().chain([&server_path]) {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut name = p.as_os_str().to_owned();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
+    result
+}
+
+fn server_files(
+    server_path: &Path,
+    terminals: &[std::path::PathBuf],
+    server: ReplicaIdentity,
+    size: &DatasetSize,
+    seed: u64,
+    end_ms: i64,
+) -> Result<ServerDataset, GenerateError> {
+    let storage = |e: String| GenerateError::Command(CommandError::Storage(e));
     let mut reports = Vec::with_capacity(terminals.len());
     reports.push(generate_file(
         &terminals[0],
@@ -441,7 +464,7 @@ pub fn generate_server(
         reports.push(generate_branch_deferred(&mut replica, size, branch_seed)?);
     }
     // The server merges every terminal's documents, each as one sync.
-    let mut srv = open_for_generation(&server_path, server, size, seed, end_ms)?;
+    let mut srv = open_for_generation(server_path, server, size, seed, end_ms)?;
     let deferred =
         crate::schema::defer_for_bulk_load(srv.connection()).map_err(|e| storage(e.to_string()))?;
     let mut changes_merged = 0;
@@ -456,8 +479,8 @@ pub fn generate_server(
     }
     finish_deferred(&srv, deferred)?;
     Ok(ServerDataset {
-        server: server_path,
-        terminals,
+        server: server_path.to_path_buf(),
+        terminals: terminals.to_vec(),
         reports,
         changes_merged,
     })
@@ -1392,8 +1415,10 @@ mod tests {
         let merged = srv.projection_dump().unwrap();
         srv.rebuild_projection().unwrap();
         assert_eq!(merged, srv.projection_dump().unwrap());
-        // Files already there are not overwritten.
+        // Files already there are not overwritten, nor removed.
+        drop(srv);
         assert!(generate_server(dir.path(), server, &SMALL, 3, 5, end).is_err());
+        assert!(ds.server.exists() && ds.terminals.iter().all(|t| t.exists()));
     }
 
     /// Building the deferred indexes and totals at the end gives the schema
