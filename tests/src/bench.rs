@@ -970,6 +970,80 @@ pub fn generate_server_dataset(
     ))
 }
 
+/// Times every query of the catalogue on the server dataset's database
+/// (`server.sqlite` in `dir`, from [`generate_server_dataset`]) as the back
+/// office asks it: through `Request::run` on the server's replica, the
+/// requests that name a branch naming `B01` and its terminal, the others
+/// (sales report, top products, receivables...) over every branch. A
+/// markdown table, p50/p95/p99 against DESIGN.md §7's 1 ms for a native
+/// catalogue query.
+pub fn server_queries_report(dir: &Path) -> Result<String> {
+    use store_core::query::{Queries, Request};
+    let path = dir.join("server.sqlite");
+    let (plan, branches) = {
+        let c = rusqlite::Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        let branches: i64 =
+            c.query_row("SELECT count(DISTINCT branch_id) FROM invoices", [], |r| {
+                r.get(0)
+            })?;
+        let plan = crate::queries::plan(
+            &c,
+            &crate::queries::Scope::Branch {
+                branch: "B01".into(),
+                terminal: "B01-T1".into(),
+            },
+        )
+        .map_err(err)?;
+        (plan, branches)
+    };
+    let me = {
+        let c = rusqlite::Connection::open(&path)?;
+        store_core::sync::stored_identity(&c)
+            .map_err(|e| err(e.to_string()))?
+            .ok_or_else(|| err("the server dataset has no identity"))?
+    };
+    let replica = Replica::open(
+        &path,
+        me,
+        Box::new(store_core::SystemEnv),
+        &OpenOptions::default(),
+    )?;
+    let mut s = format!(
+        "| query (server, {branches} branches; a branch's queries ask for B01) | p50 / p95 / p99 (throughput) | DESIGN.md §7 budget (p95) |\n|---|---|---|\n",
+    );
+    for q in &plan {
+        let req: Request = serde_json::from_value(q.request.clone())
+            .map_err(|e| err(format!("{}: {e}", q.label)))?;
+        let run = || {
+            req.run(&Queries::new(replica.connection()))
+                .map(|_| ())
+                .map_err(|e| err(format!("{}: {e}", q.label)))
+        };
+        let t = Instant::now();
+        run()?;
+        // About a second per query, between 5 and 300 runs.
+        let probe = t.elapsed().as_secs_f64().max(1e-6);
+        let n = ((1.0 / probe) as usize).clamp(5, 300);
+        let mut stats = Stats::default();
+        for _ in 0..n {
+            let t = Instant::now();
+            run()?;
+            stats.samples.push(t.elapsed().as_secs_f64() * 1000.0);
+        }
+        let verdict = if stats.p95() <= 1.0 { "✅" } else { "❌" };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {verdict} ≤ 1.00 ms native catalogue query |",
+            q.label,
+            cell(&stats)
+        );
+    }
+    Ok(s)
+}
+
 /// Prints a generation's summary in the format [`parse_generation`] reads.
 pub fn generation_text(g: &Generation) -> String {
     let r = &g.report;

@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod queries;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;

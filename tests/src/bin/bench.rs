@@ -6,6 +6,7 @@
 //!       [--data-dir DIR] [--no-cache] [--regenerate] [--command TEXT]
 //! bench --generate FILE --size NAME [--seed N]
 //! bench --generate-server DIR [--size NAME] [--branches N] [--seed N]
+//! bench --server-queries DIR
 //! ```
 //!
 //! `cargo xtask bench` builds it in release, runs it and puts the report in
@@ -15,7 +16,9 @@
 //! is how the benchmark generates a dataset in a separate process, so that
 //! the generator's memory does not count in the benchmark's peak. The third
 //! generates the server dataset (every branch's terminal, then the server's
-//! database) into DIR and prints what it made and how long it took.
+//! database) into DIR and prints what it made, how long it took, and the
+//! times of the query catalogue on the server's database; the fourth times
+//! the queries again on a server dataset already in DIR.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,7 +30,8 @@ fn usage() -> ExitCode {
         "usage: bench [--size demo|terminal] [--out FILE] [--seed N] [--iterations X] \
          [--data-dir DIR] [--no-cache] [--regenerate] [--command TEXT]\n       \
          bench --generate FILE --size NAME [--seed N]\n       \
-         bench --generate-server DIR [--size NAME] [--branches N] [--seed N]"
+         bench --generate-server DIR [--size NAME] [--branches N] [--seed N]\n       \
+         bench --server-queries DIR"
     );
     ExitCode::from(2)
 }
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
     let mut command: Option<String> = None;
     let mut generate: Option<PathBuf> = None;
     let mut generate_server: Option<PathBuf> = None;
+    let mut server_queries: Option<PathBuf> = None;
     let mut branches = store_core::generate::SERVER_BRANCHES;
     while let Some(a) = args.next() {
         let mut value = || args.next();
@@ -73,6 +78,7 @@ fn main() -> ExitCode {
             "--command" => command = value(),
             "--generate" => generate = value().map(PathBuf::from),
             "--generate-server" => generate_server = value().map(PathBuf::from),
+            "--server-queries" => server_queries = value().map(PathBuf::from),
             "--branches" => match value().and_then(|v| v.parse().ok()) {
                 Some(v) if v > 0 => branches = v,
                 _ => return usage(),
@@ -88,12 +94,30 @@ fn main() -> ExitCode {
         eprintln!("bench: unknown size {size:?} (demo, tenth or terminal)");
         return ExitCode::from(2);
     };
-    if let Some(dir) = generate_server {
-        return match bench::generate_server_dataset(&dir, &named, branches, seed) {
-            Ok(text) => {
-                print!("{text}");
+    if let Some(dir) = server_queries {
+        return match bench::server_queries_report(&dir) {
+            Ok(table) => {
+                print!("{table}");
                 ExitCode::SUCCESS
             }
+            Err(e) => {
+                eprintln!("bench: the server dataset's queries failed: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if let Some(dir) = generate_server {
+        return match bench::generate_server_dataset(&dir, &named, branches, seed) {
+            Ok(text) => match bench::server_queries_report(&dir) {
+                Ok(table) => {
+                    print!("{text}\n{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("bench: the server dataset's queries failed: {e}");
+                    ExitCode::FAILURE
+                }
+            },
             Err(e) => {
                 eprintln!("bench: server dataset generation failed: {e}");
                 ExitCode::FAILURE
