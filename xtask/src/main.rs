@@ -8,6 +8,11 @@
 //! - `cargo xtask bench all`: the three benchmarks below at full size in one
 //!   run; the README's performance section, rewritten by them, is the
 //!   report (also written to `target/bench-report.md` and printed).
+//! - `cargo xtask bench server [--size tenth|terminal] [--branches N]
+//!   [--no-readme]`: generates the server dataset (20 branches by default,
+//!   each of a tenth of a terminal unless `--size terminal`) and times the
+//!   query catalogue on the server's database; puts the result in the
+//!   README between `<!-- serverbench:start -->` and `<!-- serverbench:end -->`.
 //! - `cargo xtask bench [--size demo|terminal] [--out FILE] [--readme |
 //!   --no-readme] [bench args...]`: builds the benchmark in release, runs
 //!   it, writes its markdown report to FILE (default
@@ -506,11 +511,72 @@ fn bench_load(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+const SERVERBENCH_START: &str = "<!-- serverbench:start -->";
+const SERVERBENCH_END: &str = "<!-- serverbench:end -->";
+
+/// `cargo xtask bench server`: generates the server dataset (branches that
+/// share a catalogue, merged into a server database) and times the query
+/// catalogue on it.
+fn bench_server(args: &[String]) -> Result<(), String> {
+    let mut size = "tenth".to_string();
+    let mut branches = "20".to_string();
+    let mut readme = true;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--size" => size = it.next().ok_or("--size needs a value")?.clone(),
+            "--branches" => branches = it.next().ok_or("--branches needs a value")?.clone(),
+            "--no-readme" => readme = false,
+            other => return Err(format!("bench server: unknown argument {other:?}")),
+        }
+    }
+    ensure_apt("cc", &["build-essential"])?;
+    let mut build = cargo();
+    build.args(["build", "--release", "-p", "store-tests", "--bin", "bench"]);
+    run("cargo build --release --bin bench", build)?;
+    let dir = target_dir().join(format!("bench-server-{size}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let out = Command::new(target_dir().join("release").join("bench"))
+        .current_dir(root())
+        .arg("--generate-server")
+        .arg(&dir)
+        .args(["--size", &size, "--branches", &branches])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("bench: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("bench --generate-server: {}", out.status));
+    }
+    let report = format!(
+        "Reproduce with `cargo xtask bench server --size {size} --branches {branches}` \
+         (release build; it rewrites this part).\n\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let md = target_dir().join(format!("bench-server-{size}.md"));
+    std::fs::write(&md, &report).map_err(|e| format!("{}: {e}", md.display()))?;
+    eprintln!("==> report: {}", md.display());
+    if readme {
+        let path = root().join("README.md");
+        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
+        let new = replace_section(&text, &report, SERVERBENCH_START, SERVERBENCH_END).ok_or(
+            "README.md lacks the <!-- serverbench:start --> / <!-- serverbench:end --> markers",
+        )?;
+        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
+        eprintln!("==> README.md server dataset part updated");
+    }
+    // The files are large (a tenth-size run is gigabytes): gone once measured.
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 const REPORT_START: &str = "<!-- report:start -->";
 const REPORT_END: &str = "<!-- report:end -->";
 
 /// `cargo xtask bench all`: the whole suite in one run (engine, floor and
-/// naive design at terminal scale; sync under load; the browser), each
+/// naive design at terminal scale; the server dataset; sync under load; the
+/// browser), each
 /// part rewriting its section of the README's performance section, which
 /// is then the report: written to `target/bench-report.md` and printed.
 fn bench_all(args: &[String]) -> Result<(), String> {
@@ -520,11 +586,12 @@ fn bench_all(args: &[String]) -> Result<(), String> {
     let started = std::time::Instant::now();
     let head = git_head();
     bench(&["--size".into(), "terminal".into(), "--readme".into()])?;
+    bench_server(&[])?;
     bench_load(&["--readme".into()])?;
     bench_browser(&["--size".into(), "terminal".into(), "--readme".into()])?;
     let header = format!(
         "One run of `cargo xtask bench all` (commit `{head}`), {:.0} min in all, on {}. \
-         Its three parts follow; each also runs alone with the command shown in its section.",
+         Its four parts follow; each also runs alone with the command shown in its section.",
         started.elapsed().as_secs_f64() / 60.0,
         machine()
     );
@@ -594,6 +661,9 @@ fn bench(args: &[String]) -> Result<(), String> {
     if args.first().map(String::as_str) == Some("all") {
         return bench_all(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("server") {
+        return bench_server(&args[1..]);
+    }
     if args.first().map(String::as_str) == Some("load") {
         return bench_load(&args[1..]);
     }
@@ -659,7 +729,7 @@ fn main() -> ExitCode {
         Some("wasm") => wasm(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <run [server args...] | test | wasm | bench all | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme] | bench load [--out FILE] [--no-readme] [loadbench args...] | bench browser [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
+                "usage: cargo xtask <run [server args...] | test | wasm | bench all | bench server [--size tenth|terminal] [--branches N] [--no-readme] | bench [--size demo|terminal] [--out FILE] [--readme|--no-readme] | bench load [--out FILE] [--no-readme] [loadbench args...] | bench browser [--size demo|terminal] [--out FILE] [--readme|--no-readme]>"
             );
             return ExitCode::from(2);
         }
