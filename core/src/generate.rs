@@ -294,13 +294,18 @@ pub fn generate_file(
     let result = open_for_generation(path, me, size, seed, end_ms)
         .and_then(|mut replica| generate_deferred(&mut replica, size, seed));
     if result.is_err() && created {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
+        remove_database(path);
     }
     result
+}
+
+/// Removes a database file and whatever SQLite keeps beside it.
+fn remove_database(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
+    }
 }
 
 /// Opens a new database at `path` as [`generate_file`] generates into it.
@@ -406,11 +411,7 @@ pub fn generate_server(
     if result.is_err() {
         // Written without a journal: half-written files are of no use.
         for p in terminals.iter().chain([&server_path]) {
-            for suffix in ["", "-wal", "-shm", "-journal"] {
-                let mut name = p.as_os_str().to_owned();
-                name.push(suffix);
-                let _ = std::fs::remove_file(name);
-            }
+            remove_database(p);
         }
     }
     result

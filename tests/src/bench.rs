@@ -1303,7 +1303,7 @@ fn pick(c: &Connection) -> Result<Picks> {
     // The last whole month when there is one, else the last month.
     let first_day: String = one(c, "SELECT min(day) FROM invoices")?;
     let mut month = last_day[..7].to_string();
-    let prev = prev_month(&month);
+    let prev = crate::queries::prev_month(&month);
     if first_day[..7] <= *prev.as_str() {
         month = prev;
     }
@@ -1374,16 +1374,6 @@ fn pick(c: &Connection) -> Result<Picks> {
         open_invoices,
         orders,
     })
-}
-
-fn prev_month(m: &str) -> String {
-    let y: i32 = m[..4].parse().unwrap_or(2000);
-    let mo: i32 = m[5..7].parse().unwrap_or(1);
-    if mo == 1 {
-        format!("{:04}-12", y - 1)
-    } else {
-        format!("{y:04}-{:02}", mo - 1)
-    }
 }
 
 /// Scales an iteration count (at least 1).

@@ -274,7 +274,8 @@ pub fn plan(c: &Connection, scope: &Scope) -> Result<Vec<Query>> {
     ])
 }
 
-fn prev_month(m: &str) -> String {
+/// The month before `m` (`YYYY-MM`).
+pub fn prev_month(m: &str) -> String {
     let y: i32 = m[..4].parse().unwrap_or(2000);
     let mo: i32 = m[5..7].parse().unwrap_or(1);
     if mo == 1 {

@@ -374,13 +374,6 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
-const BENCH_START: &str = "<!-- bench:start -->";
-const BENCH_END: &str = "<!-- bench:end -->";
-const LOADBENCH_START: &str = "<!-- loadbench:start -->";
-const LOADBENCH_END: &str = "<!-- loadbench:end -->";
-const BROWSERBENCH_START: &str = "<!-- browserbench:start -->";
-const BROWSERBENCH_END: &str = "<!-- browserbench:end -->";
-
 /// `cargo xtask bench browser`: the browser benchmark (issue 4).
 fn bench_browser(args: &[String]) -> Result<(), String> {
     let mut size = "terminal".to_string();
@@ -434,22 +427,30 @@ fn bench_browser(args: &[String]) -> Result<(), String> {
     run(&format!("browserbench --size {size}"), c)?;
     eprintln!("==> report: {}", out.display());
     if readme.unwrap_or(size == "terminal") {
-        let report = std::fs::read_to_string(&out)
-            .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-        let path = root().join("README.md");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
-        let new = replace_section(&text, &report, BROWSERBENCH_START, BROWSERBENCH_END).ok_or(
-            "README.md lacks the <!-- browserbench:start --> / <!-- browserbench:end --> markers",
-        )?;
-        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
-        eprintln!("==> README.md browser section updated");
+        put_in_readme(&read_report(&out)?, "browserbench")?;
     }
     Ok(())
 }
 
-/// Replaces what is between the bench markers of `text` with `section`.
-fn replace_bench_section(text: &str, section: &str) -> Option<String> {
-    replace_section(text, section, BENCH_START, BENCH_END)
+/// The markdown report a benchmark wrote to `path`.
+fn read_report(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Puts `section` in the README between `<!-- {name}:start -->` and
+/// `<!-- {name}:end -->`.
+fn put_in_readme(section: &str, name: &str) -> Result<(), String> {
+    let (start, end) = (
+        format!("<!-- {name}:start -->"),
+        format!("<!-- {name}:end -->"),
+    );
+    let path = root().join("README.md");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
+    let new = replace_section(&text, section, &start, &end)
+        .ok_or(format!("README.md lacks the {start} / {end} markers"))?;
+    std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
+    eprintln!("==> README.md: the {name} part updated");
+    Ok(())
 }
 
 /// Replaces what is between the markers `start` and `end` of `text` with
@@ -498,21 +499,10 @@ fn bench_load(args: &[String]) -> Result<(), String> {
     run("loadbench", c)?;
     eprintln!("==> report: {}", out.display());
     if readme {
-        let report = std::fs::read_to_string(&out)
-            .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-        let path = root().join("README.md");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
-        let new = replace_section(&text, &report, LOADBENCH_START, LOADBENCH_END).ok_or(
-            "README.md lacks the <!-- loadbench:start --> / <!-- loadbench:end --> markers",
-        )?;
-        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
-        eprintln!("==> README.md sync load section updated");
+        put_in_readme(&read_report(&out)?, "loadbench")?;
     }
     Ok(())
 }
-
-const SERVERBENCH_START: &str = "<!-- serverbench:start -->";
-const SERVERBENCH_END: &str = "<!-- serverbench:end -->";
 
 /// `cargo xtask bench server`: generates the server dataset (branches that
 /// share a catalogue, merged into a server database) and times the query
@@ -558,21 +548,12 @@ fn bench_server(args: &[String]) -> Result<(), String> {
     std::fs::write(&md, &report).map_err(|e| format!("{}: {e}", md.display()))?;
     eprintln!("==> report: {}", md.display());
     if readme {
-        let path = root().join("README.md");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
-        let new = replace_section(&text, &report, SERVERBENCH_START, SERVERBENCH_END).ok_or(
-            "README.md lacks the <!-- serverbench:start --> / <!-- serverbench:end --> markers",
-        )?;
-        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
-        eprintln!("==> README.md server dataset part updated");
+        put_in_readme(&report, "serverbench")?;
     }
     // The files are large (a tenth-size run is gigabytes): gone once measured.
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
-
-const REPORT_START: &str = "<!-- report:start -->";
-const REPORT_END: &str = "<!-- report:end -->";
 
 /// `cargo xtask bench all`: the whole suite in one run (engine, floor and
 /// naive design at terminal scale; the server dataset; sync under load; the
@@ -595,11 +576,9 @@ fn bench_all(args: &[String]) -> Result<(), String> {
         started.elapsed().as_secs_f64() / 60.0,
         machine()
     );
-    let path = root().join("README.md");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
-    let text = replace_section(&text, &header, REPORT_START, REPORT_END)
-        .ok_or("README.md lacks the <!-- report:start --> / <!-- report:end --> markers")?;
-    std::fs::write(&path, &text).map_err(|e| format!("README.md: {e}"))?;
+    put_in_readme(&header, "report")?;
+    let text =
+        std::fs::read_to_string(root().join("README.md")).map_err(|e| format!("README.md: {e}"))?;
     let start = text
         .find("## Performance")
         .ok_or("README.md has no \"## Performance\" section")?;
@@ -708,14 +687,7 @@ fn bench(args: &[String]) -> Result<(), String> {
     run(&format!("bench --size {size}"), c)?;
     eprintln!("==> report: {}", out.display());
     if readme.unwrap_or(size == "terminal") {
-        let report = std::fs::read_to_string(&out)
-            .map_err(|e| format!("cannot read {}: {e}", out.display()))?;
-        let path = root().join("README.md");
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("README.md: {e}"))?;
-        let new = replace_bench_section(&text, &report)
-            .ok_or("README.md lacks the <!-- bench:start --> / <!-- bench:end --> markers")?;
-        std::fs::write(&path, new).map_err(|e| format!("README.md: {e}"))?;
-        eprintln!("==> README.md performance section updated");
+        put_in_readme(&read_report(&out)?, "bench")?;
     }
     Ok(())
 }
