@@ -292,7 +292,7 @@ pub fn generate_file(
 ) -> Result<GenerateReport, GenerateError> {
     let created = !path.exists();
     let result = open_for_generation(path, me, size, seed, end_ms)
-        .and_then(|mut replica| generate_deferred(&mut replica, size, seed));
+        .and_then(|mut replica| generate_deferred(&mut replica, size, seed, false));
     if result.is_err() && created {
         remove_database(path);
     }
@@ -462,7 +462,7 @@ fn server_files(
         for (doc, changes) in &shared {
             merge_all(&mut replica, doc, changes.clone())?;
         }
-        reports.push(generate_branch_deferred(&mut replica, size, branch_seed)?);
+        reports.push(generate_deferred(&mut replica, size, branch_seed, true)?);
     }
     // The server merges every terminal's documents, each as one sync.
     let mut srv = open_for_generation(server_path, server, size, seed, end_ms)?;
@@ -523,45 +523,26 @@ fn merge_all(
 /// reads built once at the end instead of row by row (see
 /// `schema::bulk`), and no journal until then. Nothing else may use the
 /// database meanwhile, and if generation fails the file is left without
-/// them, possibly half written: it is to be thrown away.
+/// them, possibly half written: it is to be thrown away. With
+/// `shared_catalogue`, the catalogue and customers are already in
+/// `replica` (a branch of [`generate_server`]): only the branch's
+/// technicians are created before its activity.
 fn generate_deferred(
     replica: &mut Replica,
     size: &DatasetSize,
     seed: u64,
+    shared_catalogue: bool,
 ) -> Result<GenerateReport, GenerateError> {
     let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
     let deferred = crate::schema::defer_for_bulk_load(replica.connection()).map_err(storage)?;
-    let report = generate(replica, size, seed)?;
-    finish_deferred(replica, deferred)?;
-    Ok(report)
-}
-
-/// [`generate_deferred`] for a branch whose catalogue and customers are
-/// already in `replica` (see [`generate_server`]).
-fn generate_branch_deferred(
-    replica: &mut Replica,
-    size: &DatasetSize,
-    seed: u64,
-) -> Result<GenerateReport, GenerateError> {
-    let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
-    let deferred = crate::schema::defer_for_bulk_load(replica.connection()).map_err(storage)?;
-    let mut g = Gen {
-        replica,
-        rng: Rng(SeededEnv::new(seed, 0, 0)),
-        report: GenerateReport::default(),
+    let report = if shared_catalogue {
+        in_bulk(replica, seed, |g| {
+            g.branch_setup()
+                .and_then(|catalogue| g.activity(size, &catalogue))
+        })?
+    } else {
+        generate(replica, size, seed)?
     };
-    g.replica.begin_bulk()?;
-    let result = g
-        .branch_setup()
-        .and_then(|catalogue| g.activity(size, &catalogue));
-    match result {
-        Ok(()) => g.replica.commit_bulk()?,
-        Err(e) => {
-            let _ = g.replica.rollback_bulk();
-            return Err(e);
-        }
-    }
-    let report = g.report;
     finish_deferred(replica, deferred)?;
     Ok(report)
 }
@@ -587,23 +568,33 @@ pub fn generate(
     size: &DatasetSize,
     seed: u64,
 ) -> Result<GenerateReport, GenerateError> {
+    in_bulk(replica, seed, |g| {
+        g.setup(size)
+            .and_then(|catalogue| g.activity(size, &catalogue))
+    })
+}
+
+/// Runs `body` as one bulk load of `replica` with a generator seeded with
+/// `seed`: committed if it succeeds, otherwise rolled back, leaving the
+/// replica as it was (a half-generated dataset is of no use, and the caller
+/// may go on using the replica).
+fn in_bulk(
+    replica: &mut Replica,
+    seed: u64,
+    body: impl FnOnce(&mut Gen<'_>) -> Result<(), GenerateError>,
+) -> Result<GenerateReport, GenerateError> {
     let mut g = Gen {
         replica,
         rng: Rng(SeededEnv::new(seed, 0, 0)),
         report: GenerateReport::default(),
     };
     g.replica.begin_bulk()?;
-    let result = g
-        .setup(size)
-        .and_then(|catalogue| g.activity(size, &catalogue));
-    match result {
+    match body(&mut g) {
         Ok(()) => {
             g.replica.commit_bulk()?;
             Ok(g.report)
         }
         Err(e) => {
-            // Leave the replica as it was before: a half-generated dataset
-            // is of no use, and the caller may go on using the replica.
             let _ = g.replica.rollback_bulk();
             Err(e)
         }
