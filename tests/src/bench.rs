@@ -502,7 +502,8 @@ pub fn load_average() -> f64 {
         .unwrap_or(f64::NAN)
 }
 
-fn fmt_ms(v: f64) -> String {
+/// Milliseconds for a report: three significant digits, seconds from 1 s.
+pub fn fmt_ms(v: f64) -> String {
     if v.is_nan() {
         "n/a".into()
     } else if v >= 10_000.0 {

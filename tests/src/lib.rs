@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod chromium;
 pub mod queries;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -12,13 +12,12 @@
 //! them with `--ignored`.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::wd::TimeoutConfiguration;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::Client;
 use serde_json::{Value, json};
 use store_core::query::Queries;
 use store_core::{Command, OpenOptions, Replica, ReplicaIdentity, SaleLine, SystemEnv, Tender};
@@ -193,52 +192,14 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let driver = Proc(
-            Process::new("chromedriver")
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("chromedriver (apt-get install chromium-driver)"),
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().unwrap();
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
+        let store_tests::chromium::Session {
+            client,
+            driver,
+            profile,
+        } = store_tests::chromium::start(Duration::from_secs(120), Duration::from_secs(60))
             .await
-            .expect("WebDriver session");
-        client
-            .update_timeouts(TimeoutConfiguration::new(
-                Some(Duration::from_secs(120)),
-                Some(Duration::from_secs(60)),
-                None,
-            ))
-            .await
-            .unwrap();
+            .expect("headless Chromium");
+        let driver = Proc(driver);
         Browser {
             client,
             _driver: driver,

@@ -33,13 +33,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::wd::TimeoutConfiguration;
-use fantoccini::{Client, ClientBuilder};
+use fantoccini::Client;
 use rusqlite::Connection;
 use serde_json::{Value, json};
 use store_core::query::{Queries, Request};
 use store_core::{Command, OpenOptions, Replica, SystemEnv};
-use store_tests::bench::{self, Machine, NamedSize, Stats};
+use store_tests::bench::{self, Machine, NamedSize, Stats, fmt_ms};
 use store_tests::queries::{Query, Scope, one, plan, request_variants};
 
 type Result<T> = std::result::Result<T, String>;
@@ -475,53 +474,13 @@ impl Drop for Browser {
 
 impl Browser {
     async fn start() -> Result<Browser> {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
-        let driver = Proc(
-            Process::new("chromedriver")
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(|e| format!("chromedriver (apt-get install chromium-driver): {e}"))?,
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("chromedriver did not start".into());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless=new", "--no-sandbox", "--disable-gpu",
-                    "--disable-dev-shm-usage",
-                    "--disable-background-networking", "--disable-component-update",
-                    "--disable-sync", "--no-first-run",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            }),
-        );
-        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-            .map_err(|e| format!("WebDriver session: {e}"))?;
-        client
-            .update_timeouts(TimeoutConfiguration::new(
-                Some(Duration::from_secs(1800)),
-                Some(Duration::from_secs(120)),
-                None,
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
+        let store_tests::chromium::Session {
+            client,
+            driver,
+            profile,
+        } = store_tests::chromium::start(Duration::from_secs(1800), Duration::from_secs(120))
+            .await?;
+        let driver = Proc(driver);
         Ok(Browser {
             client,
             driver,
@@ -890,22 +849,6 @@ async fn run(o: &Options) -> Result<String> {
 }
 
 // ---------------------------------------------------------------- report
-
-fn fmt_ms(v: f64) -> String {
-    if v.is_nan() {
-        "n/a".into()
-    } else if v >= 1000.0 {
-        format!("{:.2} s", v / 1000.0)
-    } else if v >= 100.0 {
-        format!("{v:.0} ms")
-    } else if v >= 10.0 {
-        format!("{v:.1} ms")
-    } else if v >= 1.0 {
-        format!("{v:.2} ms")
-    } else {
-        format!("{v:.3} ms")
-    }
-}
 
 fn mib(bytes: f64) -> String {
     format!("{:.1} MiB", bytes / 1_048_576.0)
