@@ -374,22 +374,46 @@ fn target_dir() -> PathBuf {
         .unwrap_or_else(|| root().join("target"))
 }
 
+/// Options of `bench` and `bench browser`; the others pass through to the
+/// benchmark binary.
+struct BenchArgs {
+    size: String,
+    out: Option<PathBuf>,
+    /// Rewrite the README's part: by default only at terminal size.
+    readme: Option<bool>,
+    pass: Vec<String>,
+}
+
+impl BenchArgs {
+    fn parse(args: &[String]) -> Result<BenchArgs, String> {
+        let mut b = BenchArgs {
+            size: "terminal".to_string(),
+            out: None,
+            readme: None,
+            pass: Vec::new(),
+        };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--size" => b.size = it.next().ok_or("--size needs a value")?.clone(),
+                "--out" => b.out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
+                "--readme" => b.readme = Some(true),
+                "--no-readme" => b.readme = Some(false),
+                other => b.pass.push(other.to_string()),
+            }
+        }
+        Ok(b)
+    }
+}
+
 /// `cargo xtask bench browser`: the browser benchmark (issue 4).
 fn bench_browser(args: &[String]) -> Result<(), String> {
-    let mut size = "terminal".to_string();
-    let mut out: Option<PathBuf> = None;
-    let mut readme: Option<bool> = None;
-    let mut pass = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--size" => size = it.next().ok_or("--size needs a value")?.clone(),
-            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
-            "--readme" => readme = Some(true),
-            "--no-readme" => readme = Some(false),
-            other => pass.push(other.to_string()),
-        }
-    }
+    let BenchArgs {
+        size,
+        out,
+        readme,
+        pass,
+    } = BenchArgs::parse(args)?;
     let out = out.unwrap_or_else(|| target_dir().join(format!("browserbench-{size}.md")));
     ensure_apt("cc", &["build-essential"])?;
     wasm()?;
@@ -649,20 +673,12 @@ fn bench(args: &[String]) -> Result<(), String> {
     if args.first().map(String::as_str) == Some("browser") {
         return bench_browser(&args[1..]);
     }
-    let mut size = "terminal".to_string();
-    let mut out: Option<PathBuf> = None;
-    let mut readme: Option<bool> = None;
-    let mut pass = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--size" => size = it.next().ok_or("--size needs a value")?.clone(),
-            "--out" => out = Some(PathBuf::from(it.next().ok_or("--out needs a value")?)),
-            "--readme" => readme = Some(true),
-            "--no-readme" => readme = Some(false),
-            other => pass.push(other.to_string()),
-        }
-    }
+    let BenchArgs {
+        size,
+        out,
+        readme,
+        pass,
+    } = BenchArgs::parse(args)?;
     let out = out.unwrap_or_else(|| target_dir().join(format!("bench-{size}.md")));
     ensure_apt("cc", &["build-essential"])?;
     let mut build = cargo();
