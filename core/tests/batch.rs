@@ -241,3 +241,39 @@ fn the_largest_batch_of_sales_fits_in_one_change_other_replicas_accept() {
     }
     assert_eq!(count(&b, "SELECT count(*) FROM invoices"), MAX_BATCH as i64);
 }
+
+/// New record ids are 24 hex digits that start with the command's time in
+/// seconds, so ids made later sort after earlier ones (they land at the end
+/// of every index keyed by id).
+#[test]
+fn new_ids_start_with_their_time_and_sort_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // The seeded clock starts at 1_790_000_000_000 ms and steps 1 s per read.
+    let mut r = replica(dir.path(), "T1", 3);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(
+            r.execute(
+                "u",
+                &Command::CreateCustomer {
+                    name: format!("Customer {i}"),
+                    phone: None,
+                    address: None,
+                    credit_limit: 0,
+                    tags: Vec::new(),
+                },
+            )
+            .unwrap()
+            .id,
+        );
+    }
+    for id in &ids {
+        assert_eq!(id.len(), 24, "{id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        let secs = u32::from_str_radix(&id[..8], 16).unwrap() as i64;
+        assert!((1_790_000_000..1_790_000_100).contains(&secs), "{id}");
+    }
+    let mut sorted = ids.clone();
+    sorted.sort();
+    assert_eq!(sorted, ids, "ids made later sort after earlier ones");
+}
