@@ -1,0 +1,748 @@
+//! Reads: every query of the catalogue on the engine, the floor (the
+//! engine's own statements on plain SQLite) and the naive design (one query
+//! per row, whole lists).
+
+use super::*;
+
+/// Runs one of the engine's statements (by its name in
+/// [`store_core::query::statements`]) on the floor, reading every column.
+fn floor_sql(c: &Connection, name: &str, args: &[Value]) -> Result<Vec<Vec<Value>>> {
+    let sql = store_core::query::statements()
+        .into_iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| s)
+        .ok_or_else(|| err(format!("no statement {name}")))?;
+    let mut st = c.prepare_cached(sql)?;
+    let cols = st.column_count();
+    let rows = st
+        .query_map(params_from_iter(args.iter()), |r| {
+            (0..cols).map(|i| r.get::<_, Value>(i)).collect()
+        })?
+        .collect::<rusqlite::Result<Vec<Vec<Value>>>>()?;
+    Ok(rows)
+}
+
+fn first_int(rows: &[Vec<Value>]) -> i64 {
+    match rows.first().and_then(|r| r.first()) {
+        Some(Value::Integer(i)) => *i,
+        _ => 0,
+    }
+}
+
+fn t(s: &str) -> Value {
+    Value::Text(s.to_string())
+}
+
+fn i(v: i64) -> Value {
+    Value::Integer(v)
+}
+
+const PAGE: u32 = 50;
+
+type NaiveFn<'a> = Box<dyn FnMut(&Deadline) -> Result<Progress> + 'a>;
+type PlainFn<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
+
+struct ReadOp<'a> {
+    name: String,
+    iters: usize,
+    engine: PlainFn<'a>,
+    floor: PlainFn<'a>,
+    naive: NaiveFn<'a>,
+    budgets: Vec<Budget>,
+}
+
+fn catalogue_budget() -> Vec<Budget> {
+    vec![Budget::Ms {
+        limit: 1.0,
+        what: "native catalogue query",
+    }]
+}
+
+pub(super) fn measure_reads(
+    opts: &Options,
+    engine: &Replica,
+    floor: &Connection,
+    naive: &Connection,
+    p: &Picks,
+) -> Result<Vec<Row>> {
+    let q = Queries::new(engine.connection());
+    let fast = n(opts, 500);
+    let slow = n(opts, 40);
+    let mut ops: Vec<ReadOp<'_>> = Vec::new();
+
+    // Product search by name prefix.
+    let fts = store_core::query::fts_query(&p.search).unwrap_or_default();
+    ops.push(ReadOp {
+        name: format!("product search by name prefix (\"{}\", first page of 20)", p.search),
+        iters: fast,
+        engine: Box::new(|| {
+            q.search_products(&p.search, &p.branch, None, 20)?;
+            Ok(())
+        }),
+        floor: Box::new(move || {
+            floor_sql(
+                floor,
+                "product_search",
+                &[t(&fts), t(&p.branch), i(i64::MIN), i(20)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            // LIKE is case-insensitive, as the search is; every match, no page.
+            let rows = naive
+                .prepare_cached(
+                    "SELECT id, sku, barcode, name, category, grade, unit, price, current_stock, status
+                     FROM products WHERE name LIKE ?1 || '%' ORDER BY name",
+                )?
+                .query_map([&p.search], |r| r.get::<_, String>(0))?
+                .count();
+            let _ = rows;
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        name: "product by barcode".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.product_by_barcode(&p.barcode, &p.branch)?
+                .ok_or_else(|| err("barcode not found"))?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "product_by_barcode",
+                &[t(&p.barcode), t(&p.branch)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            naive
+                .prepare_cached(
+                    "SELECT id, sku, barcode, name, price, current_stock FROM products WHERE barcode = ?1",
+                )?
+                .query_row([&p.barcode], |r| r.get::<_, String>(0))?;
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        name: format!("low-stock alerts (page of {PAGE})"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.low_stock(&p.branch, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "low_stock",
+                &[t(&p.branch), t(""), t(""), i(PAGE as i64)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            naive
+                .prepare_cached(
+                    "SELECT id, sku, name, category, unit, min_stock_alert, current_stock FROM products
+                     WHERE status = 'active' AND current_stock <= min_stock_alert ORDER BY name",
+                )?
+                .query_map([], |r| r.get::<_, String>(0))?
+                .count();
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        name: format!("customer statement, first page of {PAGE} (busiest customer)"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.customer_statement(&p.statement_customer, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            let c = t(&p.statement_customer);
+            let opening = floor_sql(floor, "statement_opening", &[c.clone(), i(i64::MIN), t("")])?;
+            floor_sql(
+                floor,
+                "statement_page",
+                &[
+                    c,
+                    i(i64::MIN),
+                    t(""),
+                    i(first_int(&opening)),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_statement(naive, &p.statement_customer, d)),
+        budgets: vec![Budget::Ms {
+            limit: 2.0,
+            what: "(browser budget)",
+        }],
+    });
+
+    ops.push(ReadOp {
+        name: "invoice with lines and payments".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.invoice(&p.invoice)?
+                .ok_or_else(|| err("invoice not found"))?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            for s in ["invoice_header", "invoice_lines", "invoice_settlements"] {
+                floor_sql(floor, s, &[t(&p.invoice)])?;
+            }
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_invoice(naive, &p.invoice, d)),
+        budgets: vec![Budget::Ms {
+            limit: 1.0,
+            what: "(browser budget)",
+        }],
+    });
+
+    ops.push(ReadOp {
+        name: format!(
+            "invoices by status and date ('{}', {}, page of {PAGE})",
+            p.status,
+            &p.month_from[..7]
+        ),
+        iters: fast,
+        engine: Box::new(|| {
+            q.invoices_by_status(&p.status, &p.month_from, &p.month_to, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "invoices_by_status",
+                &[
+                    t(&p.status),
+                    t(&p.month_from),
+                    t(""),
+                    t(&p.month_to),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_invoices_by_status(naive, p, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: format!("month sales report ({})", &p.month_from[..7]),
+        iters: slow,
+        engine: Box::new(|| {
+            q.sales_report(Period::Month, &p.month_from, &p.month_to)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            for s in [
+                "sales_by_branch",
+                "returns_by_branch",
+                "sales_by_channel",
+                "sales_by_category",
+            ] {
+                floor_sql(floor, s, &[t(&p.month_from), t(&p.month_to), i(7)])?;
+            }
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_month_report(naive, p, d)),
+        budgets: vec![Budget::Ms {
+            limit: 50.0,
+            what: "(browser budget)",
+        }],
+    });
+
+    ops.push(ReadOp {
+        name: format!("top 20 products by revenue ({})", &p.month_from[..7]),
+        iters: slow,
+        engine: Box::new(|| {
+            q.top_products(None, &p.month_from, &p.month_to, TopBy::Revenue, 20)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "top_products",
+                &[t(&p.month_from), t(&p.month_to), i(1), i(20)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_top_products(naive, p, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: "receivables aging (whole book)".into(),
+        iters: slow,
+        engine: Box::new(|| {
+            q.receivables_aging(p.as_of)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(floor, "aging_totals", &[i(p.as_of)])?;
+            Ok(())
+        }),
+        naive: Box::new(|_| {
+            let mut buckets = [0i64; 4];
+            let mut st = naive.prepare_cached(
+                "SELECT date, remaining_balance FROM invoices WHERE remaining_balance > 0 AND status <> 'void'",
+            )?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let at: i64 = r.get(0)?;
+                let rem: i64 = r.get(1)?;
+                let days = (p.as_of - at) / 86_400_000;
+                buckets[match days {
+                    ..=30 => 0,
+                    31..=60 => 1,
+                    61..=90 => 2,
+                    _ => 3,
+                }] += rem;
+            }
+            Ok(Progress::Done)
+        }),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: format!("customers with a balance (page of {PAGE})"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.customers_with_balance(None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "customers_with_balance",
+                &[i(i64::MAX), t(""), i(PAGE as i64)],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_balances(naive, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: format!("stock card, first page of {PAGE} (most moved product)"),
+        iters: fast,
+        engine: Box::new(|| {
+            q.stock_card(&p.top_product, &p.branch, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            let (pr, b) = (t(&p.top_product), t(&p.branch));
+            let start = floor_sql(
+                floor,
+                "stock_card_start",
+                &[pr.clone(), b.clone(), i(i64::MAX), t("")],
+            )?;
+            floor_sql(
+                floor,
+                "stock_card_page",
+                &[
+                    pr,
+                    b,
+                    i(i64::MAX),
+                    t(""),
+                    i(first_int(&start)),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_stock_card(naive, &p.top_product, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: "workshop day schedule (busiest day)".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.day_schedule(&p.branch, &p.schedule_day, None, PAGE)?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(
+                floor,
+                "day_schedule",
+                &[
+                    t(&p.branch),
+                    t(&p.schedule_day),
+                    t(""),
+                    t(""),
+                    i(PAGE as i64),
+                ],
+            )?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_schedule(naive, p, d)),
+        budgets: vec![],
+    });
+
+    ops.push(ReadOp {
+        name: "shift summary (expected against counted)".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.shift_summary(&p.shift)?
+                .ok_or_else(|| err("shift not found"))?;
+            Ok(())
+        }),
+        floor: Box::new(|| {
+            floor_sql(floor, "shift_header", &[t(&p.shift)])?;
+            floor_sql(floor, "shift_channels", &[t(&p.shift)])?;
+            Ok(())
+        }),
+        naive: Box::new(|d| naive_shift(naive, &p.shift, d)),
+        budgets: vec![],
+    });
+
+    let mut rows = Vec::new();
+    for mut op in ops {
+        let warm = (op.iters / 10).max(1);
+        // Engine and floor alternate in rounds, so that a disturbance of the
+        // machine hits both alike.
+        let mut engine = Stats::default();
+        let mut floor = Stats::default();
+        let rounds = 4.min(op.iters);
+        for r in 0..rounds {
+            let k = op.iters / rounds + usize::from(r < op.iters % rounds);
+            let w = if r == 0 { warm } else { 0 };
+            engine
+                .samples
+                .extend(measure(w, k, |_| (op.engine)())?.samples);
+            floor
+                .samples
+                .extend(measure(w, k, |_| (op.floor)())?.samples);
+        }
+        let naive = measure_naive(1, op.iters, NAIVE_BUDGET, |_, d| (op.naive)(d))?;
+        eprintln!("bench: read {}", op.name);
+        rows.push(Row {
+            name: op.name,
+            engine,
+            floor,
+            naive,
+            budgets: op.budgets,
+        });
+    }
+    Ok(rows)
+}
+
+fn naive_statement(c: &Connection, customer: &str, d: &Deadline) -> Result<Progress> {
+    let entries = c
+        .prepare_cached(
+            "SELECT id, date, type, category, amount, reference_type, reference_id
+             FROM ledger_entries WHERE customer_id = ?1 ORDER BY date, id",
+        )?
+        .query_map([customer], |r| {
+            Ok((
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut balance = 0i64;
+    for (k, (ty, amount, ref_kind, ref_id)) in entries.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: entries.len(),
+            });
+        }
+        balance += if ty == "debit" { *amount } else { -amount };
+        // The bill number of the invoice behind the entry, one query each.
+        let invoice: Option<String> = match ref_kind.as_str() {
+            "invoice" => Some(ref_id.clone()),
+            "payment" => c
+                .prepare_cached("SELECT reference_invoice_id FROM payments WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get(0))
+                .optional()?
+                .flatten(),
+            "return" => c
+                .prepare_cached("SELECT invoice_id FROM returns WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get(0))
+                .optional()?,
+            _ => None,
+        };
+        if let Some(inv) = invoice {
+            let _bill: Option<String> = c
+                .prepare_cached("SELECT bill_number FROM invoices WHERE id = ?1")?
+                .query_row([inv], |r| r.get(0))
+                .optional()?;
+        }
+    }
+    let _ = balance;
+    Ok(Progress::Done)
+}
+
+fn naive_invoice(c: &Connection, id: &str, _d: &Deadline) -> Result<Progress> {
+    let customer: Option<String> = c
+        .prepare_cached("SELECT customer_id FROM invoices WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
+    if let Some(cu) = customer {
+        c.prepare_cached("SELECT name FROM customers WHERE id = ?1")?
+            .query_row([cu], |r| r.get::<_, String>(0))?;
+    }
+    let items: Vec<i64> = c
+        .prepare_cached("SELECT id FROM invoice_items WHERE invoice_id = ?1 ORDER BY line_no")?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for item in items {
+        let product: Option<String> = c
+            .prepare_cached("SELECT product_id FROM invoice_items WHERE id = ?1")?
+            .query_row([item], |r| r.get(0))?;
+        if let Some(pr) = product {
+            c.prepare_cached("SELECT sku, name FROM products WHERE id = ?1")?
+                .query_row([pr], |r| r.get::<_, String>(0))?;
+        }
+    }
+    c.prepare_cached(
+        "SELECT id, amount, payment_channel_id, payment_type, date FROM payments
+         WHERE reference_invoice_id = ?1 ORDER BY date",
+    )?
+    .query_map([id], |r| r.get::<_, String>(0))?
+    .count();
+    c.prepare_cached("SELECT id, total, date FROM returns WHERE invoice_id = ?1")?
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .count();
+    Ok(Progress::Done)
+}
+
+fn naive_invoices_by_status(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    let rows: Vec<Option<String>> = c
+        .prepare_cached(
+            "SELECT customer_id FROM invoices WHERE status = ?1 AND day BETWEEN ?2 AND ?3
+             ORDER BY day, id",
+        )?
+        .query_map([&p.status, &p.month_from, &p.month_to], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (k, cu) in rows.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: rows.len(),
+            });
+        }
+        if let Some(cu) = cu {
+            c.prepare_cached("SELECT name FROM customers WHERE id = ?1")?
+                .query_row([cu], |r| r.get::<_, String>(0))?;
+        }
+    }
+    Ok(Progress::Done)
+}
+
+/// Sales of the month per category: the invoices, then each one's items,
+/// then each item's product.
+fn naive_lines_by_product(
+    c: &Connection,
+    p: &Picks,
+    d: &Deadline,
+    mut each: impl FnMut(&str, i64, i64, Option<(String, String)>),
+) -> Result<Progress> {
+    let invoices: Vec<String> = c
+        .prepare_cached(
+            "SELECT id FROM invoices WHERE day BETWEEN ?1 AND ?2 AND status <> 'void' ORDER BY date",
+        )?
+        .query_map([&p.month_from, &p.month_to], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (k, inv) in invoices.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: invoices.len(),
+            });
+        }
+        let items: Vec<(Option<String>, i64, i64)> = c
+            .prepare_cached(
+                "SELECT product_id, quantity, total FROM invoice_items WHERE invoice_id = ?1",
+            )?
+            .query_map([inv], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        for (product, qty, total) in items {
+            let info = match &product {
+                Some(pr) => c
+                    .prepare_cached("SELECT category, name FROM products WHERE id = ?1")?
+                    .query_row([pr], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?,
+                None => None,
+            };
+            each(product.as_deref().unwrap_or(""), qty, total, info);
+        }
+    }
+    Ok(Progress::Done)
+}
+
+fn naive_month_report(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
+    c.prepare_cached(
+        "SELECT count(*), sum(total), sum(paid_amount) FROM invoices WHERE day BETWEEN ?1 AND ?2",
+    )?
+    .query_row([&p.month_from, &p.month_to], |_| Ok(()))?;
+    let mut by_channel: BTreeMap<String, i64> = BTreeMap::new();
+    let pays: Vec<(String, i64)> = c
+        .prepare_cached(
+            "SELECT payment_channel_id, amount FROM payments WHERE day BETWEEN ?1 AND ?2",
+        )?
+        .query_map([&p.month_from, &p.month_to], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (ch, amount) in pays {
+        *by_channel.entry(ch).or_default() += amount;
+    }
+    for ch in by_channel.keys() {
+        c.prepare_cached("SELECT name FROM payment_channels WHERE id = ?1")?
+            .query_row([ch], |r| r.get::<_, String>(0))?;
+    }
+    c.prepare_cached("SELECT count(*), sum(total) FROM returns WHERE day BETWEEN ?1 AND ?2")?
+        .query_row([&p.month_from, &p.month_to], |_| Ok(()))?;
+    naive_lines_by_product(c, p, d, |_, _, total, info| {
+        let cat = info.map(|(c, _)| c).unwrap_or_else(|| "labour".into());
+        *totals.entry(cat).or_default() += total;
+    })
+}
+
+fn naive_top_products(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    let mut revenue: BTreeMap<String, i64> = BTreeMap::new();
+    let progress = naive_lines_by_product(c, p, d, |product, _, total, _| {
+        if !product.is_empty() {
+            *revenue.entry(product.to_string()).or_default() += total;
+        }
+    })?;
+    let mut top: Vec<(i64, String)> = revenue.into_iter().map(|(k, v)| (v, k)).collect();
+    top.sort_by(|a, b| b.cmp(a));
+    top.truncate(20);
+    Ok(progress)
+}
+
+fn naive_balances(c: &Connection, d: &Deadline) -> Result<Progress> {
+    let customers: Vec<String> = c
+        .prepare_cached("SELECT id, name, phone, credit_limit FROM customers")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut with_balance = Vec::new();
+    for (k, cu) in customers.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: customers.len(),
+            });
+        }
+        let balance: i64 = c
+            .prepare_cached(
+                "SELECT coalesce(sum(CASE type WHEN 'debit' THEN amount ELSE -amount END), 0)
+                 FROM ledger_entries WHERE customer_id = ?1",
+            )?
+            .query_row([cu], |r| r.get(0))?;
+        if balance != 0 {
+            with_balance.push((balance, cu.clone()));
+        }
+    }
+    with_balance.sort_by(|a, b| b.cmp(a));
+    Ok(Progress::Done)
+}
+
+fn naive_stock_card(c: &Connection, product: &str, d: &Deadline) -> Result<Progress> {
+    let on_hand: i64 = c
+        .prepare_cached("SELECT current_stock FROM products WHERE id = ?1")?
+        .query_row([product], |r| r.get(0))?;
+    let moves: Vec<(i64, String, String)> = c
+        .prepare_cached(
+            "SELECT quantity, reference_type, reference_id FROM stock_movements
+             WHERE product_id = ?1 ORDER BY date DESC, id DESC",
+        )?
+        .query_map([product], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut balance = on_hand;
+    for (k, (qty, ref_kind, ref_id)) in moves.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: moves.len(),
+            });
+        }
+        balance -= qty;
+        if ref_kind == "invoice" {
+            c.prepare_cached("SELECT bill_number FROM invoices WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get::<_, String>(0))
+                .optional()?;
+        } else if ref_kind == "order" {
+            c.prepare_cached("SELECT number FROM service_orders WHERE id = ?1")?
+                .query_row([ref_id], |r| r.get::<_, String>(0))
+                .optional()?;
+        }
+    }
+    let _ = balance;
+    Ok(Progress::Done)
+}
+
+fn naive_schedule(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    type OrderRow = (String, String, String, Option<String>);
+    let orders: Vec<OrderRow> = c
+        .prepare_cached(
+            "SELECT id, customer_id, vehicle_id, technician_assigned FROM service_orders
+             WHERE branch_id = ?1 AND service_date = ?2 ORDER BY number",
+        )?
+        .query_map([&p.branch, &p.schedule_day], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    for (k, (id, cu, v, tech)) in orders.iter().enumerate() {
+        if d.passed() {
+            return Ok(Progress::Partial {
+                done: k,
+                total: orders.len(),
+            });
+        }
+        c.prepare_cached("SELECT name FROM customers WHERE id = ?1")?
+            .query_row([cu], |r| r.get::<_, String>(0))
+            .optional()?;
+        c.prepare_cached("SELECT plate, make, model FROM vehicles WHERE id = ?1")?
+            .query_row([v], |r| r.get::<_, String>(0))
+            .optional()?;
+        if let Some(tech) = tech {
+            c.prepare_cached("SELECT name FROM technicians WHERE id = ?1")?
+                .query_row([tech], |r| r.get::<_, String>(0))
+                .optional()?;
+        }
+        c.prepare_cached(
+            "SELECT coalesce(sum(duration_min), 0), coalesce(sum(price), 0)
+             FROM service_order_labour WHERE order_id = ?1",
+        )?
+        .query_row([id], |_| Ok(()))?;
+    }
+    Ok(Progress::Done)
+}
+
+fn naive_shift(c: &Connection, shift: &str, _d: &Deadline) -> Result<Progress> {
+    c.prepare_cached("SELECT opened_at, opening_float, closed_at FROM shifts WHERE id = ?1")?
+        .query_row([shift], |_| Ok(()))?;
+    let mut by_channel: BTreeMap<String, i64> = BTreeMap::new();
+    let pays: Vec<(String, String, i64)> = c
+        .prepare_cached(
+            "SELECT payment_channel_id, payment_type, amount FROM payments WHERE shift_id = ?1",
+        )?
+        .query_map([shift], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (ch, kind, amount) in pays {
+        *by_channel.entry(ch).or_default() += if kind == "refund" { -amount } else { amount };
+    }
+    c.prepare_cached("SELECT channel, counted FROM shift_counts WHERE shift_id = ?1")?
+        .query_map([shift], |r| r.get::<_, String>(0))?
+        .count();
+    for ch in by_channel.keys() {
+        c.prepare_cached("SELECT name, is_cash FROM payment_channels WHERE id = ?1")?
+            .query_row([ch], |r| r.get::<_, String>(0))?;
+    }
+    Ok(Progress::Done)
+}
