@@ -106,3 +106,10 @@ fn report_has_every_design_and_ratio_for_every_row() {
     assert!(!new.contains("old") && new.contains(&md.trim_end()[..200]));
     assert!(bench::replace_section("no markers", &md).is_none());
 }
+
+#[test]
+fn command_types_lists_every_command() {
+    let types = bench::command_types();
+    assert!(types.contains("sell") && types.contains("invoice_service_order"));
+    assert_eq!(types.len(), 24, "{types:?}");
+}

@@ -343,6 +343,9 @@ pub struct Row {
     pub floor: Stats,
     /// The seed's naive design.
     pub naive: Stats,
+    /// The catalogue query (its `Request` name, `search_products`) or the
+    /// command (its `Command` type, `sell`) this row measures.
+    pub covers: &'static str,
     /// What DESIGN.md §7 asks of the engine here.
     pub budgets: Vec<Budget>,
 }
@@ -1380,6 +1383,20 @@ fn pick(c: &Connection) -> Result<Picks> {
         open_invoices,
         orders,
     })
+}
+
+/// Every command type (`sell`, `take_payment`...), from serde's own list:
+/// the write rows must cover them all.
+pub fn command_types() -> std::collections::BTreeSet<String> {
+    let e = serde_json::from_value::<Command>(serde_json::json!({"type": "__nope__"}))
+        .expect_err("an unknown command")
+        .to_string();
+    e.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| *s != "__nope__")
+        .map(str::to_string)
+        .collect()
 }
 
 /// Scales an iteration count (at least 1).

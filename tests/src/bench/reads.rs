@@ -44,6 +44,7 @@ type PlainFn<'a> = Box<dyn FnMut() -> Result<()> + 'a>;
 
 struct ReadOp<'a> {
     name: String,
+    covers: &'static str,
     iters: usize,
     engine: PlainFn<'a>,
     floor: PlainFn<'a>,
@@ -73,6 +74,7 @@ pub(super) fn measure_reads(
     // Product search by name prefix.
     let fts = store_core::query::fts_query(&p.search).unwrap_or_default();
     ops.push(ReadOp {
+        covers: "search_products",
         name: format!("product search by name prefix (\"{}\", first page of 20)", p.search),
         iters: fast,
         engine: Box::new(|| {
@@ -103,6 +105,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "product_by_barcode",
         name: "product by barcode".into(),
         iters: fast,
         engine: Box::new(|| {
@@ -130,6 +133,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "low_stock",
         name: format!("low-stock alerts (page of {PAGE})"),
         iters: fast,
         engine: Box::new(|| {
@@ -158,6 +162,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "customer_statement",
         name: format!("customer statement, first page of {PAGE} (busiest customer)"),
         iters: fast,
         engine: Box::new(|| {
@@ -188,6 +193,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "invoice",
         name: "invoice with lines and payments".into(),
         iters: fast,
         engine: Box::new(|| {
@@ -209,6 +215,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "invoices_by_status",
         name: format!(
             "invoices by status and date ('{}', {}, page of {PAGE})",
             p.status,
@@ -238,6 +245,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "sales_report",
         name: format!("month sales report ({})", &p.month_from[..7]),
         iters: slow,
         engine: Box::new(|| {
@@ -263,6 +271,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "top_products",
         name: format!("top 20 products by revenue ({})", &p.month_from[..7]),
         iters: slow,
         engine: Box::new(|| {
@@ -282,6 +291,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "receivables_aging",
         name: "receivables aging (whole book)".into(),
         iters: slow,
         engine: Box::new(|| {
@@ -315,6 +325,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "customers_with_balance",
         name: format!("customers with a balance (page of {PAGE})"),
         iters: fast,
         engine: Box::new(|| {
@@ -334,6 +345,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "stock_card",
         name: format!("stock card, first page of {PAGE} (most moved product)"),
         iters: fast,
         engine: Box::new(|| {
@@ -366,6 +378,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "day_schedule",
         name: "workshop day schedule (busiest day)".into(),
         iters: fast,
         engine: Box::new(|| {
@@ -391,6 +404,7 @@ pub(super) fn measure_reads(
     });
 
     ops.push(ReadOp {
+        covers: "shift_summary",
         name: "shift summary (expected against counted)".into(),
         iters: fast,
         engine: Box::new(|| {
@@ -432,6 +446,7 @@ pub(super) fn measure_reads(
             engine,
             floor,
             naive,
+            covers: op.covers,
             budgets: op.budgets,
         });
     }

@@ -222,6 +222,7 @@ pub(super) fn measure_writes(
     let floor_stats = measure(warm, iters, &mut checkout_floor)?;
     let naive_stats = measure_naive(warm, iters, NAIVE_BUDGET, |k, _| checkout_naive(k))?;
     rows.push(Row {
+        covers: "sell",
         name: "durable checkout: 5 lines + cash payment".into(),
         engine: engine_stats,
         floor: floor_stats,
@@ -251,6 +252,7 @@ pub(super) fn measure_writes(
         floor.execute_batch("PRAGMA synchronous = FULL")?;
         naive.execute_batch("PRAGMA synchronous = FULL")?;
         rows.push(Row {
+            covers: "sell",
             name: "checkout, no flush per commit (synchronous = NORMAL)".into(),
             engine: e,
             floor: f,
@@ -338,6 +340,7 @@ pub(super) fn measure_writes(
         Ok(Progress::Done)
     })?;
     rows.push(Row {
+        covers: "receive_stock",
         name: "receive stock: a delivery of 20 lines".into(),
         engine: e,
         floor: f,
@@ -431,6 +434,7 @@ pub(super) fn measure_writes(
         Ok(Progress::Done)
     })?;
     rows.push(Row {
+        covers: "take_payment",
         name: "take a payment against a credit invoice".into(),
         engine: e,
         floor: f,
@@ -499,6 +503,7 @@ pub(super) fn measure_writes(
         Ok(Progress::Done)
     })?;
     rows.push(Row {
+        covers: "set_order_status",
         name: "service order status change".into(),
         engine: e,
         floor: f,
