@@ -2,8 +2,11 @@
 //! complete report: every operation measured on the engine, the floor and
 //! the naive design, with its ratios. Timings are not asserted.
 
+use std::collections::BTreeSet;
+
 use store_core::generate::DatasetSize;
 use store_tests::bench::{self, Generator, NamedSize, Options};
+use store_tests::queries::request_variants;
 
 const TINY: DatasetSize = DatasetSize {
     products: 60,
@@ -35,6 +38,22 @@ fn report_has_every_design_and_ratio_for_every_row() {
     assert_eq!(report.generation.report.refused, 0);
     assert!(report.reads.len() >= 12, "{} reads", report.reads.len());
     assert!(report.writes.len() >= 4, "{} writes", report.writes.len());
+    // Every query of the catalogue and every command has its row.
+    let read: BTreeSet<String> = report.reads.iter().map(|r| r.covers.to_string()).collect();
+    let missing: Vec<_> = request_variants().difference(&read).cloned().collect();
+    assert!(
+        missing.is_empty(),
+        "queries without a read row: {missing:?}"
+    );
+    let written: BTreeSet<String> = report.writes.iter().map(|r| r.covers.to_string()).collect();
+    let missing: Vec<_> = bench::command_types()
+        .difference(&written)
+        .cloned()
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "commands without a write row: {missing:?}"
+    );
     for row in report.reads.iter().chain(&report.writes) {
         for (design, stats) in [
             ("engine", &row.engine),
