@@ -3,7 +3,7 @@
 //! `ApplyReport::rejected`; the valid changes of the same batch still apply,
 //! and nothing else changes.
 
-use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT, transaction::Transactable};
+use automerge::{ActorId, AutoCommit, Change, ObjType, ROOT, ReadDoc, transaction::Transactable};
 use store_core::{DocId, MAX_CHANGE_BYTES};
 use store_tests::{Cluster, fixtures};
 
@@ -345,4 +345,58 @@ fn a_legitimate_writer_cannot_replace_or_add_collections() {
         .unwrap();
     assert_eq!(name, "Kept");
     assert!(c.stats().rejected.is_empty());
+}
+
+#[test]
+fn a_change_the_document_refuses_keeps_only_itself_out() {
+    // A frame is applied as one batch, and automerge refuses a batch as a
+    // whole when one change of it reuses an actor's sequence number with
+    // other content (a terminal restored from an old backup, or a forgery).
+    // Only that change is refused; the rest of its frame still applies.
+    let mut c = Cluster::new(2, 1);
+    let p = c.exec_ok(1, U, &fixtures::product("SEQ", 10, 5)).id;
+    c.sync_all();
+    // T2's next catalogue change, as a broken T2 would make it...
+    let forged = forged_by(&mut c, 1, |d| {
+        let (_, products) = d.get(ROOT, "products").unwrap().unwrap();
+        let (_, rec) = d.get(&products, &p).unwrap().unwrap();
+        d.put(&rec, "name", "Forged").unwrap();
+    });
+    // ...and the real ones, the first of which takes the same sequence number.
+    c.exec_ok(1, U, &fixtures::product("SEQ-2", 20, 5));
+    c.exec_ok(1, U, &fixtures::product("SEQ-3", 30, 5));
+    let real = c.missing_changes(1, 0, &DocId::Catalog);
+    assert_eq!(real.len(), 2);
+    let first = Change::from_bytes(real[0].clone()).unwrap();
+    let fake = Change::from_bytes(forged.clone()).unwrap();
+    assert_eq!(
+        (first.actor_id(), first.seq()),
+        (fake.actor_id(), fake.seq())
+    );
+    c.replica_mut(0)
+        .apply_changes(&DocId::Catalog, vec![real[0].clone()])
+        .unwrap();
+
+    let report = c
+        .replica_mut(0)
+        .apply_changes(&DocId::Catalog, vec![forged, real[1].clone()])
+        .unwrap();
+    assert_eq!(
+        report.rejected.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        vec![0],
+        "{report:#?}"
+    );
+    assert_eq!(report.stored, 1, "{report:#?}");
+    assert_eq!(c.heads(0, &DocId::Catalog), c.heads(1, &DocId::Catalog));
+    let names: Vec<String> = c
+        .conn(0)
+        .prepare("SELECT name FROM products ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!names.iter().any(|n| n == "Forged"), "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
+    c.check_invariants(0).unwrap();
 }
