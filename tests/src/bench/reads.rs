@@ -1,6 +1,16 @@
 //! Reads: every query of the catalogue on the engine, the floor (the
 //! engine's own statements on plain SQLite) and the naive design (one query
 //! per row, whole lists).
+//!
+//! Each row calls the `Queries` method its `Request` variant dispatches to
+//! (`covers` names the variant), the floor runs the statements that method
+//! runs, by name, with the same arguments, and the naive design does what
+//! the seed's schema allows: stock and balances from the columns stored on
+//! products and customers (one branch), or summed from the movements and the
+//! ledger where the list needs it. Where the engine reports something only
+//! merging replicas produce (field conflicts, rejected records, duplicate
+//! keys), the naive row measures the check the seed's design needs for the
+//! same problem, and its name says so.
 
 use super::*;
 
@@ -423,6 +433,394 @@ pub(super) fn measure_reads(
         naive: Box::new(|d| naive_shift(naive, &p.shift, d)),
         budgets: vec![],
     });
+
+    // ---- The rest of the catalogue, in the order of `Request`.
+
+    let customer_fts = store_core::query::fts_query(&p.customer_text).unwrap_or_default();
+    ops.push(ReadOp {
+        covers: "search_customers",
+        name: format!(
+            "customer search by name prefix (\"{}\", first page of 20)",
+            p.customer_text
+        ),
+        iters: fast,
+        engine: engine_call(|| q.search_customers(&p.customer_text, None, 20)),
+        floor: floor_runs(
+            floor,
+            &[(
+                "customer_search",
+                vec![t(&customer_fts), i(i64::MIN), i(20)],
+            )],
+        )?,
+        naive: naive_query(
+            naive,
+            "SELECT id, name, phone, address, credit_limit, balance FROM customers
+             WHERE name LIKE ?1 || '%' OR phone LIKE ?1 || '%' ORDER BY name",
+            vec![t(&p.customer_text)],
+        ),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "customers_over_credit",
+        name: format!("customers over their credit limit (page of {PAGE})"),
+        iters: fast,
+        engine: engine_call(|| q.customers_over_credit(None, PAGE)),
+        floor: floor_runs(
+            floor,
+            &[(
+                "customers_over_credit",
+                vec![i(i64::MAX), t(""), page.clone()],
+            )],
+        )?,
+        naive: Box::new(|d| {
+            naive_balances(naive, d, |ledger, _, limit| ledger > 0 && ledger > limit)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "receivables_aging_by_customer",
+        name: format!("receivables aging by customer (page of {PAGE})"),
+        iters: fast,
+        engine: engine_call(|| q.receivables_aging_by_customer(p.as_of, None, PAGE)),
+        floor: floor_runs(
+            floor,
+            &[("aging_by_customer", vec![i(p.as_of), t(""), page.clone()])],
+        )?,
+        naive: Box::new(|d| naive_aging(naive, p.as_of, true, d)),
+        budgets: catalogue_budget(),
+    });
+
+    // The naive design keeps one branch's stock on the product.
+    ops.push(ReadOp {
+        covers: "stock_on_hand",
+        name: "stock on hand (most moved product)".into(),
+        iters: fast,
+        engine: engine_call(|| q.stock_on_hand(&p.top_product, &p.branch)),
+        floor: floor_runs(
+            floor,
+            &[("stock_on_hand", vec![t(&p.top_product), t(&p.branch)])],
+        )?,
+        naive: naive_query(
+            naive,
+            "SELECT current_stock FROM products WHERE id = ?1",
+            vec![t(&p.top_product)],
+        ),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "invoices_by_branch_day",
+        name: format!("invoices of the branch by day ({month}, page of {PAGE})"),
+        iters: fast,
+        engine: engine_call(|| {
+            q.invoices_by_branch_day(&p.branch, &p.month_from, &p.month_to, None, PAGE)
+        }),
+        floor: floor_runs(
+            floor,
+            &[(
+                "invoices_by_branch_day",
+                vec![
+                    t(&p.branch),
+                    t(&p.month_from),
+                    t(""),
+                    t(&p.month_to),
+                    page.clone(),
+                ],
+            )],
+        )?,
+        naive: Box::new(|d| {
+            naive_invoice_list(
+                naive,
+                concat!(
+                    "SELECT ",
+                    naive_invoice_columns!(),
+                    " FROM invoices WHERE branch_id = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day, id"
+                ),
+                &[t(&p.branch), t(&p.month_from), t(&p.month_to)],
+                d,
+            )
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "invoices_of_customer",
+        name: format!("invoices of a customer, newest first (busiest customer, page of {PAGE})"),
+        iters: fast,
+        engine: engine_call(|| q.invoices_of_customer(&p.statement_customer, None, PAGE)),
+        floor: floor_runs(
+            floor,
+            &[(
+                "invoices_of_customer",
+                vec![t(&p.statement_customer), i(i64::MAX), t(""), page.clone()],
+            )],
+        )?,
+        // The naive list renders each row with its customer's name, as its
+        // other invoice lists do.
+        naive: Box::new(|d| {
+            naive_invoice_list(
+                naive,
+                concat!(
+                    "SELECT ",
+                    naive_invoice_columns!(),
+                    " FROM invoices WHERE customer_id = ?1 ORDER BY date DESC, id DESC"
+                ),
+                &[t(&p.statement_customer)],
+                d,
+            )
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "invoice_id_by_bill_no",
+        name: "invoice id by bill number".into(),
+        iters: fast,
+        engine: Box::new(|| {
+            q.invoice_id_by_bill_no(&p.bill_no)?
+                .ok_or_else(|| err("bill number not found"))?;
+            Ok(())
+        }),
+        floor: floor_runs(floor, &[("invoice_id_by_bill_no", vec![t(&p.bill_no)])])?,
+        naive: naive_query(
+            naive,
+            "SELECT id FROM invoices WHERE bill_number = ?1",
+            vec![t(&p.bill_no)],
+        ),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "stock_by_branch",
+        name: format!("stock of the branch, lowest first (page of {PAGE})"),
+        iters: fast,
+        engine: engine_call(|| q.stock_by_branch(&p.branch, None, PAGE)),
+        floor: floor_runs(
+            floor,
+            &[(
+                "stock_by_branch",
+                vec![t(&p.branch), i(i64::MIN), t(""), page.clone()],
+            )],
+        )?,
+        naive: naive_query(
+            naive,
+            "SELECT id, sku, name, category, unit, current_stock, cost, min_stock_alert
+             FROM products ORDER BY current_stock, id",
+            vec![],
+        ),
+        budgets: catalogue_budget(),
+    });
+
+    // The naive design has no stock per branch: the product's movements,
+    // all of them, summed.
+    ops.push(ReadOp {
+        covers: "stock_of_product",
+        name:
+            "stock of a product in every branch (most moved product; naive: sum of its movements)"
+                .into(),
+        iters: fast,
+        engine: engine_call(|| q.stock_of_product(&p.top_product, None, PAGE)),
+        floor: floor_runs(
+            floor,
+            &[(
+                "stock_of_product",
+                vec![t(&p.top_product), t(""), page.clone()],
+            )],
+        )?,
+        naive: naive_query(
+            naive,
+            "SELECT coalesce(sum(quantity), 0) FROM stock_movements WHERE product_id = ?1",
+            vec![t(&p.top_product)],
+        ),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "stock_valuation",
+        name: "stock valuation of the branch, by category".into(),
+        iters: slow,
+        engine: engine_call(|| q.stock_valuation(&p.branch)),
+        floor: floor_runs(floor, &[("stock_valuation", vec![t(&p.branch)])])?,
+        naive: naive_query(
+            naive,
+            "SELECT category, count(*), sum(current_stock), sum(current_stock * cost)
+             FROM products WHERE current_stock <> 0 GROUP BY category ORDER BY category",
+            vec![],
+        ),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "vehicle_history",
+        name: format!("vehicle service history (busiest vehicle, page of {PAGE})"),
+        iters: fast,
+        engine: engine_call(|| q.vehicle_history(&p.vehicle, None, PAGE)),
+        floor: floor_runs(
+            floor,
+            &[(
+                "vehicle_history",
+                vec![t(&p.vehicle), t("~"), t(""), page.clone()],
+            )],
+        )?,
+        naive: Box::new(|d| naive_vehicle_history(naive, &p.vehicle, d)),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "technician_workload",
+        name: format!("technician workload ({month})"),
+        iters: slow,
+        engine: engine_call(|| q.technician_workload(&p.branch, &p.month_from, &p.month_to)),
+        floor: floor_runs(
+            floor,
+            &[(
+                "technician_workload",
+                vec![t(&p.branch), t(&p.month_from), t(&p.month_to)],
+            )],
+        )?,
+        naive: Box::new(|d| naive_workload(naive, p, d)),
+        budgets: catalogue_budget(),
+    });
+
+    // Field conflicts, rejected records and duplicate keys come from merging
+    // replicas; the naive design has one database and none of them. Each
+    // naive row measures the check that design needs for the problem the
+    // engine's list reports (the seed's "race conditions", "foreign key
+    // violations" and "duplicate data").
+    let text3 = || vec![t(""), t(""), t(""), page.clone()];
+    ops.push(ReadOp {
+        covers: "field_conflicts",
+        name: format!(
+            "field conflicts (page of {PAGE}; naive: balances stored on customers checked against the ledger)"
+        ),
+        iters: fast,
+        engine: engine_call(|| q.field_conflicts(None, PAGE)),
+        floor: floor_runs(floor, &[("field_conflicts", text3())])?,
+        naive: Box::new(|d| naive_balances(naive, d, |ledger, stored, _| ledger != stored)),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "rejected_records",
+        name: format!(
+            "rejected records (page of {PAGE}; naive: references to missing invoices and products)"
+        ),
+        iters: fast,
+        engine: engine_call(|| q.rejected_records(None, PAGE)),
+        floor: floor_runs(floor, &[("rejected_records", text3())])?,
+        naive: Box::new(|d| naive_orphans(naive, d)),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "duplicate_keys",
+        name: format!("duplicate keys (page of {PAGE}; naive: GROUP BY over each keyed table)"),
+        iters: fast,
+        engine: engine_call(|| q.duplicate_keys(None, PAGE)),
+        floor: floor_runs(floor, &[("duplicate_keys", text3())])?,
+        naive: Box::new(|_| {
+            for sql in NAIVE_DUPLICATES {
+                all_rows(naive, sql, &[])?;
+            }
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    ops.push(ReadOp {
+        covers: "negative_stock",
+        name: format!("negative stock (page of {PAGE})"),
+        iters: fast,
+        engine: engine_call(|| q.negative_stock(None, PAGE)),
+        floor: floor_runs(
+            floor,
+            &[("negative_stock", vec![t(""), t(""), page.clone()])],
+        )?,
+        naive: naive_query(
+            naive,
+            "SELECT id, sku, name, unit, current_stock FROM products
+             WHERE current_stock < 0 ORDER BY id",
+            vec![],
+        ),
+        budgets: catalogue_budget(),
+    });
+
+    // The naive dashboard counts what its schema holds: duplicate keys,
+    // customers over their limit (stored balance), negative stock.
+    ops.push(ReadOp {
+        covers: "alerts_summary",
+        name: "alerts summary (counts of every kind)".into(),
+        iters: slow,
+        engine: engine_call(|| q.alerts_summary()),
+        floor: floor_runs(floor, &[("alerts_summary", vec![])])?,
+        naive: Box::new(|_| {
+            for sql in NAIVE_DUPLICATES.iter().chain(&[
+                "SELECT count(*) FROM customers WHERE balance > 0 AND balance > credit_limit",
+                "SELECT count(*) FROM products WHERE current_stock < 0",
+            ]) {
+                all_rows(naive, sql, &[])?;
+            }
+            Ok(Progress::Done)
+        }),
+        budgets: catalogue_budget(),
+    });
+
+    // The short reference lists: the naive design reads them whole, as the
+    // engine does, without an index on the branch or the customer.
+    let lists: [(&'static str, &str, PlainFn<'_>, Vec<Value>, &'static str); 5] = [
+        (
+            "payment_channels",
+            "payment channels",
+            engine_call(|| q.payment_channels()),
+            vec![],
+            "SELECT id, name, is_cash FROM payment_channels ORDER BY id",
+        ),
+        (
+            "services",
+            "services (active, by code)",
+            engine_call(|| q.services()),
+            vec![],
+            "SELECT id, code, name, labour_price, duration_min FROM services
+             WHERE active = 1 ORDER BY code, id",
+        ),
+        (
+            "technicians",
+            "technicians of the branch",
+            engine_call(|| q.technicians(&p.branch)),
+            vec![t(&p.branch)],
+            "SELECT id, name FROM technicians WHERE branch_id = ?1 ORDER BY name, id",
+        ),
+        (
+            "vehicles_of_customer",
+            "vehicles of a customer (owner of the busiest vehicle)",
+            engine_call(|| q.vehicles_of_customer(&p.vehicle_owner)),
+            vec![t(&p.vehicle_owner)],
+            "SELECT id, plate, make, model, year FROM vehicles WHERE customer_id = ?1
+             ORDER BY plate, id",
+        ),
+        (
+            "open_shift",
+            "open shift of the terminal",
+            engine_call(|| q.open_shift(&p.terminal)),
+            vec![t(&p.terminal)],
+            "SELECT id, user_id, opened_at, opening_float FROM shifts
+             WHERE terminal_id = ?1 AND closed_at IS NULL ORDER BY opened_at DESC LIMIT 1",
+        ),
+    ];
+    for (covers, name, engine, args, naive_sql) in lists {
+        ops.push(ReadOp {
+            covers,
+            name: name.into(),
+            iters: fast,
+            engine,
+            floor: floor_runs(floor, &[(covers, args.clone())])?,
+            naive: naive_query(naive, naive_sql, args),
+            budgets: catalogue_budget(),
+        });
+    }
+
     let mut rows = Vec::new();
     for mut op in ops {
         let warm = (op.iters / 10).max(1);
@@ -773,3 +1171,97 @@ fn naive_shift(c: &Connection, shift: &str, _d: &Deadline) -> Result<Progress> {
     }
     Ok(Progress::Done)
 }
+
+/// A vehicle's orders (every one, no page), then for each its technician,
+/// its invoice, its labour and its parts, one query each.
+fn naive_vehicle_history(c: &Connection, vehicle: &str, d: &Deadline) -> Result<Progress> {
+    type OrderRow = (String, Option<String>, Option<String>);
+    let orders: Vec<OrderRow> = c
+        .prepare_cached(
+            "SELECT id, technician_assigned, invoice_id, number, status, service_date, complaint,
+                    odometer
+             FROM service_orders WHERE vehicle_id = ?1 ORDER BY service_date DESC, id DESC",
+        )?
+        .query_map([vehicle], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    per_row(&orders, d, |(id, tech, invoice)| {
+        naive_technician(c, tech)?;
+        if let Some(inv) = invoice {
+            all_rows(
+                c,
+                "SELECT total, remaining_balance FROM invoices WHERE id = ?1",
+                &[t(inv)],
+            )?;
+        }
+        all_rows(c, NAIVE_ORDER_LABOUR, &[t(id)])?;
+        all_rows(
+            c,
+            "SELECT count(*), coalesce(sum((quantity * unit_price + 500) / 1000), 0)
+             FROM service_order_parts WHERE order_id = ?1",
+            &[t(id)],
+        )?;
+        Ok(())
+    })
+}
+
+/// The branch's technicians, then each one's orders of the month, then
+/// each order's labour.
+fn naive_workload(c: &Connection, p: &Picks, d: &Deadline) -> Result<Progress> {
+    let techs: Vec<String> = c
+        .prepare_cached("SELECT id, name FROM technicians WHERE branch_id = ?1 ORDER BY name, id")?
+        .query_map([&p.branch], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    per_row(&techs, d, |tech| {
+        let orders: Vec<String> = c
+            .prepare_cached(
+                "SELECT id, status FROM service_orders
+                 WHERE technician_assigned = ?1 AND service_date BETWEEN ?2 AND ?3",
+            )?
+            .query_map([tech, &p.month_from, &p.month_to], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for order in orders {
+            all_rows(c, NAIVE_ORDER_LABOUR, &[t(&order)])?;
+        }
+        Ok(())
+    })
+}
+
+/// Records whose reference points nowhere: without foreign keys, each
+/// payment's invoice and each invoice line's product is looked up, one
+/// query per row.
+fn naive_orphans(c: &Connection, d: &Deadline) -> Result<Progress> {
+    let mut refs: Vec<(&str, String)> = Vec::new();
+    for (list, lookup) in [
+        (
+            "SELECT reference_invoice_id FROM payments WHERE reference_invoice_id IS NOT NULL",
+            "SELECT id FROM invoices WHERE id = ?1",
+        ),
+        (
+            "SELECT product_id FROM invoice_items WHERE product_id IS NOT NULL",
+            "SELECT id FROM products WHERE id = ?1",
+        ),
+    ] {
+        let ids = c
+            .prepare_cached(list)?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        refs.extend(ids.into_iter().map(|id| (lookup, id)));
+    }
+    per_row(&refs, d, |(lookup, id)| {
+        all_rows(c, lookup, &[t(id)])?;
+        Ok(())
+    })
+}
+
+/// The seed has no unique constraint on its business keys (its "duplicate
+/// data"): duplicates are found by a GROUP BY over each whole table, every
+/// one listed (no page).
+const NAIVE_DUPLICATES: [&str; 4] = [
+    "SELECT sku, count(*), group_concat(id) FROM products GROUP BY sku HAVING count(*) > 1",
+    "SELECT barcode, count(*), group_concat(id) FROM products WHERE barcode IS NOT NULL
+     GROUP BY barcode HAVING count(*) > 1",
+    "SELECT phone, count(*), group_concat(id) FROM customers WHERE phone IS NOT NULL
+     GROUP BY phone HAVING count(*) > 1",
+    "SELECT bill_number, count(*), group_concat(id) FROM invoices
+     GROUP BY bill_number HAVING count(*) > 1",
+];
