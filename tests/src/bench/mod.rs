@@ -1134,6 +1134,14 @@ fn build_floor(dataset: &Path, path: &Path) -> Result<Connection> {
     copy_db(dataset, path)?;
     let c = Connection::open(path)?;
     c.set_prepared_statement_cache_capacity(256);
+    // As the engine's connection: without the planner stability guarantee
+    // SQLite re-prepares a cached statement whenever its plan could depend
+    // on the values bound, and the floor would time a re-parse the engine
+    // does not do.
+    c.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     c.execute_batch("DROP TABLE doc_changes; DROP TABLE documents; VACUUM;")?;
     c.execute_batch(ENGINE_PRAGMAS)?;
     let _mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
