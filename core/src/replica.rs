@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::commands::{self, Command, Outcome, WriteCtx};
-use crate::document::{self, DocId, DocStore, actor_for, is_valid_id};
+use crate::document::{self, DocId, DocStore, New, actor_for, is_valid_id};
 use crate::error::{ApplyError, CommandError, OpenError};
 use crate::projection::{self, Mode};
 use crate::schema;
@@ -430,7 +430,7 @@ impl Replica {
                         .with_time(now / 1000),
                 );
                 if committed.is_some() {
-                    document::persist(conn, &d.id, &mut d.doc, &d.before, true, now)?;
+                    document::persist(conn, &d.id, &mut d.doc, &d.before, New::Local, now)?;
                 }
             }
             if let Some(tx) = tx {
@@ -571,14 +571,21 @@ impl Replica {
                 let doc = &mut open[slot].1;
                 let mut report = ApplyReport::default();
                 let before = doc.get_heads();
-                merge_checked(doc, &doc_id, changes, &mut report);
+                let received = merge_checked(doc, &doc_id, changes, &mut report);
                 report.waiting = doc.get_missing_deps(&[]).len();
                 let after = doc.get_heads();
                 if after != before {
                     let patches = doc.diff(&before, &after);
                     let touched = projection::touched_by_patches(&patches);
                     let now = *now.get_or_insert_with(|| self.env.now_ms());
-                    report.stored = document::persist(&tx, &doc_id, doc, &before, false, now)?;
+                    report.stored = document::persist(
+                        &tx,
+                        &doc_id,
+                        doc,
+                        &before,
+                        New::Received(&received),
+                        now,
+                    )?;
                     for (coll, id) in &touched {
                         projection::project(&tx, doc, &doc_id, coll, id, Mode::Lenient)
                             .map_err(|e| ApplyError::Storage(e.to_string()))?;
@@ -715,12 +722,14 @@ impl Replica {
 
 /// Checks each received change on its own and applies the acceptable ones
 /// to `doc` in memory, recording duplicates and rejections in `report`.
+/// Returns the changes it gave the document (applied, or waiting for a
+/// dependency), so that they are stored as they arrived.
 fn merge_checked(
     doc: &mut AutoCommit,
     doc_id: &DocId,
     changes: Vec<Vec<u8>>,
     report: &mut ApplyReport,
-) {
+) -> Vec<Change> {
     let genesis_actor = ActorId::from(b"genesis".as_slice());
     // Built only when a change claims to be the genesis: building it is a
     // whole document and change encoding, which cost the server a fifth of
@@ -743,7 +752,10 @@ fn merge_checked(
                 continue;
             }
         };
-        if doc.get_change_by_hash(&change.hash()).is_some() || in_frame.contains(&change.hash()) {
+        // The metadata only: a whole change would be rebuilt from the ops.
+        if doc.get_change_meta_by_hash(&change.hash()).is_some()
+            || in_frame.contains(&change.hash())
+        {
             report.duplicates += 1;
             continue;
         }
@@ -785,7 +797,7 @@ fn merge_checked(
         accepted.push((i, change));
     }
     if accepted.is_empty() {
-        return;
+        return Vec::new();
     }
     // One apply for the whole frame: automerge walks every op of each map a
     // batch touches, so applying change by change walked a journal's whole
@@ -795,15 +807,19 @@ fn merge_checked(
     // one, to refuse only the culprits.
     if doc
         .apply_changes(accepted.iter().map(|(_, c)| c.clone()))
-        .is_err()
+        .is_ok()
     {
-        for (i, change) in accepted {
-            if let Err(e) = doc.apply_changes([change]) {
-                report
-                    .rejected
-                    .push((i, format!("change refused by the document: {e}")));
-            }
-        }
-        report.rejected.sort_by_key(|(i, _)| *i);
+        return accepted.into_iter().map(|(_, c)| c).collect();
     }
+    let mut given = Vec::with_capacity(accepted.len());
+    for (i, change) in accepted {
+        match doc.apply_changes([change.clone()]) {
+            Ok(()) => given.push(change),
+            Err(e) => report
+                .rejected
+                .push((i, format!("change refused by the document: {e}"))),
+        }
+    }
+    report.rejected.sort_by_key(|(i, _)| *i);
+    given
 }

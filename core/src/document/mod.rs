@@ -46,7 +46,7 @@ use std::fmt;
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, transaction::Transactable};
 
 pub(crate) use codec::{all_values as codec_all_values, insert_json, read_json, write_json};
-pub(crate) use store::{DEFAULT_CACHE_DOCS, DocStore, list, load, persist};
+pub(crate) use store::{DEFAULT_CACHE_DOCS, DocStore, New, list, load, persist};
 
 /// The kind of a document (what it holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -107,8 +107,36 @@ fn corrupt(id: &DocId, e: impl std::fmt::Display) -> rusqlite::Error {
     )
 }
 
+/// Which changes [`persist`] stores, besides a new document's first ones.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum New<'a> {
+    /// The one change a local command just committed.
+    Local,
+    /// The changes a merge gave the document, with the bytes they came in.
+    Received(&'a [Change]),
+}
+
+/// One row of `doc_changes`.
+struct ChangeRow {
+    hash: ChangeHash,
+    actor: Vec<u8>,
+    message: Option<String>,
+    bytes: Vec<u8>,
+}
+
+impl ChangeRow {
+    fn of(mut c: Change) -> Self {
+        Self {
+            hash: c.hash(),
+            actor: c.actor_id().to_bytes().to_vec(),
+            message: c.message().map(str::to_owned),
+            bytes: c.bytes().into_owned(),
+        }
+    }
+}
+
 /// Stores every change of `doc` that is not an ancestor of `before` (for a
-/// `local` write: the one change just committed) and
+/// [`New::Local`]: the one change just committed) and
 /// records the new heads; snapshots the document every [`SNAPSHOT_EVERY`]
 /// changes. Runs inside the caller's transaction. Returns how many changes
 /// were new to this replica.
@@ -117,7 +145,7 @@ pub(crate) fn persist(
     id: &DocId,
     doc: &mut AutoCommit,
     before: &[ChangeHash],
-    local: bool,
+    new: New<'_>,
     now: i64,
 ) -> rusqlite::Result<usize> {
     let key = id.to_string();
@@ -129,14 +157,45 @@ pub(crate) fn persist(
         == 1;
     // A document stored for the first time must include its genesis change,
     // which `before` (taken from the in-memory genesis) already covers.
-    // A local command made exactly one change in this document: take it
-    // directly rather than asking automerge to walk the history from `before`.
-    let new_changes = if created {
-        doc.get_changes(&[])
-    } else if local {
-        doc.get_last_local_change().into_iter().collect()
-    } else {
-        doc.get_changes(before)
+    let rows: Vec<ChangeRow> = match new {
+        _ if created => doc
+            .get_changes(&[])
+            .into_iter()
+            .map(ChangeRow::of)
+            .collect(),
+        // A local command made exactly one change in this document: take it
+        // directly rather than asking automerge to walk the history.
+        New::Local => doc
+            .get_last_local_change()
+            .into_iter()
+            .map(ChangeRow::of)
+            .collect(),
+        // Received changes are stored as they arrived: asking automerge for
+        // them again rebuilt and compressed every one of them anew (a tenth
+        // of a merge). Automerge says which are new (a change waiting for a
+        // dependency is not, and one that waited may be released now); only
+        // one that arrived in an earlier call is rebuilt.
+        New::Received(received) => {
+            let arrived: std::collections::HashMap<ChangeHash, &Change> =
+                received.iter().map(|c| (c.hash(), c)).collect();
+            let hashes: Vec<ChangeHash> = doc
+                .get_changes_meta(before)
+                .into_iter()
+                .map(|m| m.hash)
+                .collect();
+            hashes
+                .into_iter()
+                .filter_map(|h| match arrived.get(&h) {
+                    Some(c) => Some(ChangeRow {
+                        hash: h,
+                        actor: c.actor_id().to_bytes().to_vec(),
+                        message: c.message().map(str::to_owned),
+                        bytes: c.raw_bytes().to_vec(),
+                    }),
+                    None => doc.get_change_by_hash(&h).map(ChangeRow::of),
+                })
+                .collect()
+        }
     };
     let mut stored = 0usize;
     {
@@ -144,12 +203,15 @@ pub(crate) fn persist(
             "INSERT OR IGNORE INTO doc_changes(doc_id, hash, actor, message, bytes, stored_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?;
-        for mut c in new_changes {
-            let hash = c.hash();
-            let actor = c.actor_id().to_bytes().to_vec();
-            let message = c.message().map(str::to_owned);
-            let bytes = c.bytes().into_owned();
-            stored += ins.execute(params![key, &hash.0[..], actor, message, bytes, now])?;
+        for r in rows {
+            stored += ins.execute(params![
+                key,
+                &r.hash.0[..],
+                r.actor,
+                r.message,
+                r.bytes,
+                now
+            ])?;
         }
     }
     let heads = encode_heads(&doc.get_heads());
