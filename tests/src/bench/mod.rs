@@ -13,8 +13,8 @@
 //!   Reads run the very statements the engine runs
 //!   ([`store_core::query::statements`]) with the same parameters; writes
 //!   insert the same rows directly in one durable transaction with the same
-//!   pragmas (WAL, `synchronous = FULL`), after the lookups any checkout
-//!   needs (product prices, the next bill number).
+//!   pragmas (WAL, `synchronous = FULL`), after the lookups the command
+//!   needs (product prices, the next bill number, the invoice's balance...).
 //! - **naive**: the steel-store plan's starting point
 //!   (`seeds/steel-store-optimization-plan.md`): its schema (stock and
 //!   balances stored on products and customers, no ledger index), no index
