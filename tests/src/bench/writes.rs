@@ -14,13 +14,17 @@
 //! updates of stored stock, balances and invoice totals. Floor and naive
 //! model the commands as this benchmark issues them and refuse the others.
 //!
-//! At the end every table of the floor must hold as many rows as the engine's
+//! A command that consumes its target (a shift to close, an order to
+//! invoice) prepares a fresh one first, untimed, on each design. At the end
+//! every table of the floor must hold as many rows as the engine's
 //! ([`same_row_counts`]): both started from the same data and ran the same
 //! commands, so a difference means the floor skipped work the engine did.
 
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
 use rusqlite::types::FromSql;
+use store_core::ReturnLineInput;
 use store_core::domain::{ONE, day_of, gross, tax_on};
 
 use super::*;
@@ -103,6 +107,37 @@ fn stock_lines(p: &Picks, seed: u64, n: usize, qty: impl Fn(u64) -> i64) -> Vec<
             unit_cost: None,
         })
         .collect()
+}
+
+/// A booking of a vehicle into the workshop.
+fn booking(p: &Picks, k: usize) -> Command {
+    let (vehicle, owner) = &p.vehicles[k % p.vehicles.len()];
+    Command::CreateServiceOrder {
+        customer_id: owner.clone(),
+        vehicle_id: vehicle.clone(),
+        scheduled_date: p.schedule_day.clone(),
+        technician_id: Some(p.technicians[k % p.technicians.len()].clone()),
+        complaint: "service due".into(),
+        odometer: Some(60_000 + k as i64),
+    }
+}
+
+fn labour(p: &Picks, order: &str, k: usize) -> Command {
+    Command::AddLabour {
+        order_id: order.into(),
+        service_id: p.services[k % p.services.len()].clone(),
+        technician_id: Some(p.technicians[k % p.technicians.len()].clone()),
+        price: None,
+    }
+}
+
+fn part(p: &Picks, order: &str, k: usize) -> Command {
+    Command::UsePart {
+        order_id: order.into(),
+        product_id: p.products[k % p.products.len()].0.clone(),
+        qty: ONE,
+        allow_negative_stock: true,
+    }
 }
 
 fn set_status(order: &str, status: OrderStatus) -> Command {
@@ -205,6 +240,29 @@ impl Line {
             cost,
         }
     }
+    /// An untaxed workshop line: labour, or a part already taken from stock.
+    fn work(
+        kind: &'static str,
+        product: Option<String>,
+        description: String,
+        qty: i64,
+        price: i64,
+        cost: i64,
+    ) -> Line {
+        let gross = gross(qty, price).unwrap_or(0);
+        Line {
+            kind,
+            product,
+            description,
+            qty,
+            price,
+            gross,
+            discount: 0,
+            tax: 0,
+            total: gross,
+            cost,
+        }
+    }
 }
 
 /// (subtotal, discount, tax, total) of an invoice's lines.
@@ -214,8 +272,19 @@ fn totals(lines: &[Line]) -> (i64, i64, i64, i64) {
     })
 }
 
+/// A line of a return: (invoice line, product, quantity, amount credited, unit cost).
+type Back = (i64, Option<String>, i64, i64, i64);
+
 const OPEN_SHIFT: &str = "SELECT id FROM shifts WHERE terminal_id = ?1 AND closed_at IS NULL
                           ORDER BY opened_at DESC LIMIT 1";
+
+fn open(s: OrderStatus) -> bool {
+    !matches!(s, OrderStatus::Invoiced | OrderStatus::Cancelled)
+}
+
+fn working(s: OrderStatus) -> bool {
+    matches!(s, OrderStatus::InProgress | OrderStatus::WaitingParts)
+}
 
 fn refused(what: impl std::fmt::Display) -> BenchError {
     err(format!("refused: {what}"))
@@ -259,11 +328,31 @@ impl<'a, D> Db<'a, D> {
             .query_row(p, |r| r.get(0))
             .optional()?)
     }
+    fn rows<T>(
+        &self,
+        sql: &str,
+        p: impl rusqlite::Params,
+        f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        Ok(self
+            .c
+            .prepare_cached(sql)?
+            .query_map(p, f)?
+            .collect::<rusqlite::Result<_>>()?)
+    }
     /// Refuses unless `sql` (`SELECT 1 ... = ?1`) finds `id`.
     fn need(&self, sql: &str, id: &str) -> Result<()> {
         match self.opt::<i64>(sql, [id])? {
             Some(_) => Ok(()),
             None => Err(refused(format!("{id} not found ({sql})"))),
+        }
+    }
+    /// Refuses a value of a unique column that another record holds.
+    fn unique(&self, table: &str, col: &str, value: &str, except: Option<&str>) -> Result<()> {
+        let sql = format!("SELECT id FROM {table} WHERE {col} = ?1 AND id IS NOT ?2 LIMIT 1");
+        match self.opt::<String>(&sql, params![value, except])? {
+            Some(_) => Err(refused(format!("{table}.{col} {value} is taken"))),
+            None => Ok(()),
         }
     }
     /// An active product's (name, price, cost).
@@ -294,6 +383,87 @@ impl<'a, D> Db<'a, D> {
             .map(|l| Ok(Line::sale(l, self.product(&l.product_id)?)))
             .collect()
     }
+    /// An order's customer, refused unless its status is `ok`.
+    fn order(&self, id: &str, ok: fn(OrderStatus) -> bool) -> Result<String> {
+        let (customer, status): (String, String) = self.get(
+            "SELECT customer_id, status FROM service_orders WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        match OrderStatus::parse(&status) {
+            Some(s) if ok(s) => Ok(customer),
+            _ => Err(refused(format!("order {id} is {status}"))),
+        }
+    }
+    /// Refuses a booking whose customer, vehicle or technician is unknown,
+    /// then numbers it after the last order of this terminal.
+    fn book(&self, customer: &str, vehicle: &str, technician: Option<&str>) -> Result<String> {
+        self.need("SELECT 1 FROM customers WHERE id = ?1", customer)?;
+        let owner: String =
+            self.one("SELECT customer_id FROM vehicles WHERE id = ?1", [vehicle])?;
+        if owner != customer {
+            return Err(refused("the vehicle belongs to another customer"));
+        }
+        if let Some(t) = technician {
+            self.need("SELECT 1 FROM technicians WHERE id = ?1", t)?;
+        }
+        let prefix = format!("SO-{}-{}-", self.me.branch_code, self.me.terminal_code);
+        let last: Option<String> = self.one(
+            "SELECT max(number) FROM service_orders WHERE number > ?1 AND number < ?1 || '~'",
+            [&prefix],
+        )?;
+        let seq = last
+            .and_then(|n| n[prefix.len()..].parse::<i64>().ok())
+            .unwrap_or(0);
+        Ok(format!("{prefix}{:06}", seq + 1))
+    }
+    /// Refuses to open a second shift on this terminal.
+    fn no_open_shift(&self) -> Result<()> {
+        match self.opt::<String>(OPEN_SHIFT, [&self.me.replica_id])? {
+            Some(s) => Err(refused(format!("shift {s} is open"))),
+            None => Ok(()),
+        }
+    }
+    /// Refuses to close a shift of another terminal or one already closed,
+    /// or to count an unknown channel (`channel`: `SELECT 1 ... = ?1`).
+    fn closable(&self, shift: &str, counted: &BTreeMap<String, i64>, channel: &str) -> Result<()> {
+        let closed: Option<i64> = self.one(
+            "SELECT closed_at FROM shifts WHERE id = ?1 AND terminal_id = ?2",
+            params![shift, self.me.replica_id],
+        )?;
+        if closed.is_some() {
+            return Err(refused(format!("shift {shift} is closed")));
+        }
+        counted.keys().try_for_each(|ch| self.need(channel, ch))
+    }
+    /// The lines of a return with what each credits (the engine's rounded
+    /// share of the line total), refused past what was sold. `sold`:
+    /// (kind, product, qty, total, cost) of invoice ?1's line ?2; `before`:
+    /// what earlier returns took back of it.
+    fn back(
+        &self,
+        invoice: &str,
+        lines: &[ReturnLineInput],
+        sold: &str,
+        returned: &str,
+    ) -> Result<Vec<Back>> {
+        lines
+            .iter()
+            .map(|l| {
+                let (kind, product, qty, total, cost): (String, Option<String>, i64, i64, i64) =
+                    self.get(sold, params![invoice, l.line_no], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })?;
+                let before: i64 = self.one(returned, params![invoice, l.line_no])?;
+                if kind != "product" || before + l.qty > qty {
+                    return Err(refused(format!("line {} of {invoice}", l.line_no)));
+                }
+                let share = |q: i64| (total as i128 * q as i128 + qty as i128 / 2) / qty as i128;
+                let amount = (share(before + l.qty) - share(before)) as i64;
+                Ok((l.line_no, product, l.qty, amount, cost))
+            })
+            .collect()
+    }
     /// Moves an order to `to`, refused unless its workflow allows it.
     fn move_order(&self, id: &str, to: OrderStatus, now: i64) -> Result<()> {
         let from: String = self.one("SELECT status FROM service_orders WHERE id = ?1", [id])?;
@@ -303,6 +473,12 @@ impl<'a, D> Db<'a, D> {
         self.exec(
             "UPDATE service_orders SET status = ?2, updated_at = ?3 WHERE id = ?1",
             params![id, to.as_str(), now],
+        )
+    }
+    fn touch_order(&self, id: &str, now: i64) -> Result<()> {
+        self.exec(
+            "UPDATE service_orders SET updated_at = ?2 WHERE id = ?1",
+            params![id, now],
         )
     }
     /// Runs `f` in one transaction.
@@ -319,6 +495,13 @@ impl<'a, D> Db<'a, D> {
 
 /// When a run's timed part began.
 struct Clock(Instant);
+
+impl Clock {
+    /// Restarts the clock, after a run's untimed preparation.
+    fn start(&mut self) {
+        self.0 = Instant::now();
+    }
+}
 
 /// Warm-up runs, then `iters` timed runs of `f(k, clock)`. With a budget
 /// (the naive design), runs stop once it is spent, as in [`measure_naive`].
@@ -439,6 +622,17 @@ pub(super) fn measure_writes(
 ) -> Result<Vec<Row>> {
     let iters = n(opts, 200);
     let warm = (iters / 10).max(1);
+    for (what, have) in [
+        ("sales to void", p.voidable.len()),
+        ("sales to return from", p.returnable.len()),
+    ] {
+        if have < warm + iters {
+            return Err(err(format!(
+                "the dataset is too small: {have} {what}, {} wanted",
+                warm + iters
+            )));
+        }
+    }
     let mut b = Bench {
         engine,
         floor: Db::new(floor, 1),
@@ -517,6 +711,231 @@ pub(super) fn measure_writes(
         let even = (k / p.orders.len()).is_multiple_of(2);
         set_status(id, if even { other } else { *start })
     })?;
+
+    b.cmd("create_branch", "create a branch", |k| {
+        Command::CreateBranch {
+            code: format!("N{k}"),
+            name: format!("Branch {k}"),
+        }
+    })?;
+
+    b.cmd("set_payment_channel", "rename a payment channel", |k| {
+        Command::SetPaymentChannel {
+            code: "wallet".into(),
+            name: format!("Mobile wallet {k}"),
+            is_cash: false,
+            active: true,
+        }
+    })?;
+
+    // Products created here are the ones repriced next: the checkouts'
+    // prices stay as picked.
+    let mut made: [Vec<String>; 3] = Default::default();
+    b.row("create_product", "create a product", |x, d, k, _| {
+        let cmd = Command::CreateProduct {
+            sku: format!("BENCH-{k:06}"),
+            barcode: Some(format!("990{k:010}")),
+            name: format!("Sheet S235 {k} bench"),
+            category: "sheet".into(),
+            grade: Some("S235".into()),
+            unit: "sheet".into(),
+            price: 12_000,
+            cost: 9_000,
+            min_stock: 10 * ONE,
+        };
+        made[d].push(x.run(&cmd, k)?);
+        Ok(())
+    })?;
+    b.row("update_product", "reprice a product", |x, d, k, _| {
+        let cmd = Command::UpdateProduct {
+            product_id: made[d][k % made[d].len()].clone(),
+            name: None,
+            category: None,
+            price: Some(12_000 + k as i64 * 10),
+            cost: None,
+            min_stock: None,
+            status: None,
+            barcode: None,
+        };
+        x.run(&cmd, k).map(drop)
+    })?;
+
+    b.cmd("create_service", "add a workshop service", |k| {
+        Command::CreateService {
+            code: format!("SV{k}"),
+            name: format!("Bench service {k}"),
+            labour_price: 3_000,
+            duration_min: 60,
+        }
+    })?;
+
+    b.cmd("create_technician", "add a technician", |k| {
+        Command::CreateTechnician {
+            branch_id: None,
+            name: format!("Technician {k}"),
+            skills: vec!["brakes".into()],
+        }
+    })?;
+
+    b.cmd("create_customer", "create a customer", |k| {
+        Command::CreateCustomer {
+            name: format!("Bench Customer {k}"),
+            phone: Some(format!("+9667{k:08}")),
+            address: Some(format!("West Industrial Area, Street {k}")),
+            credit_limit: 500_000,
+            tags: vec!["contractor".into()],
+        }
+    })?;
+
+    b.cmd("update_customer", "change a customer's phone", |k| {
+        Command::UpdateCustomer {
+            customer_id: p.customers[k % p.customers.len()].clone(),
+            name: None,
+            phone: Some(format!("+9668{k:08}")),
+            address: None,
+            credit_limit: None,
+            tags: None,
+        }
+    })?;
+
+    b.cmd("register_vehicle", "register a customer's vehicle", |k| {
+        Command::RegisterVehicle {
+            customer_id: p.customers[k % p.customers.len()].clone(),
+            plate: format!("BEN {k:05}"),
+            vin: None,
+            make: "Toyota".into(),
+            model: "Hilux".into(),
+            year: Some(2020),
+            odometer: 50_000,
+        }
+    })?;
+
+    b.cmd("adjust_stock", "stock count: adjust 3 products", |k| {
+        Command::AdjustStock {
+            lines: stock_lines(p, k as u64 * 37 + 11, 3, |v| {
+                (1 + v % 5) as i64 * ONE * if (v >> 8) & 1 == 0 { -1 } else { 1 }
+            }),
+            note: "stock count".into(),
+        }
+    })?;
+
+    // To a second branch, created untimed on the first run.
+    let mut to: [Option<String>; 3] = Default::default();
+    b.row(
+        "transfer_stock",
+        "transfer 5 products to another branch",
+        |x, d, k, clock| {
+            if to[d].is_none() {
+                let branch = Command::CreateBranch {
+                    code: "XFER".into(),
+                    name: "Second branch".into(),
+                };
+                to[d] = Some(x.run(&branch, k)?);
+                clock.start();
+            }
+            let cmd = Command::TransferStock {
+                to_branch: to[d].clone().unwrap_or_default(),
+                lines: stock_lines(p, k as u64 * 41 + 13, 5, |v| (1 + v % 10) as i64 * ONE),
+                note: "to the second branch".into(),
+                allow_negative_stock: true,
+            };
+            x.run(&cmd, k).map(drop)
+        },
+    )?;
+
+    b.cmd("return_items", "return one unit of a paid sale", |k| {
+        Command::ReturnItems {
+            invoice_id: p.returnable[k].clone(),
+            lines: vec![ReturnLineInput {
+                line_no: 0,
+                qty: ONE,
+            }],
+            reason: "damaged".into(),
+        }
+    })?;
+
+    b.cmd("void_invoice", "void a paid sale", |k| {
+        Command::VoidInvoice {
+            invoice_id: p.voidable[k].clone(),
+            reason: "entered by mistake".into(),
+        }
+    })?;
+
+    // Each run closes the shift the other left open, untimed.
+    let mut shift: [Option<String>; 3] = Default::default();
+    let open_shift = Command::OpenShift {
+        opening_float: 20_000,
+    };
+    let close = |id: String, k: usize| Command::CloseShift {
+        shift_id: id,
+        counted: BTreeMap::from([("cash".to_string(), 15_000 + k as i64)]),
+    };
+    b.row("open_shift", "open a shift", |x, d, k, clock| {
+        if let Some(s) = shift[d].take() {
+            x.run(&close(s, k), k)?;
+            clock.start();
+        }
+        shift[d] = Some(x.run(&open_shift, k)?);
+        Ok(())
+    })?;
+    b.row(
+        "close_shift",
+        "close a shift with its cash count",
+        |x, d, k, clock| {
+            let s = match shift[d].take() {
+                Some(s) => s,
+                None => {
+                    let s = x.run(&open_shift, k)?;
+                    clock.start();
+                    s
+                }
+            };
+            x.run(&close(s, k), k).map(drop)
+        },
+    )?;
+
+    b.cmd(
+        "create_service_order",
+        "book a vehicle into the workshop",
+        |k| booking(p, k),
+    )?;
+    b.cmd(
+        "assign_technician",
+        "assign a technician to an order",
+        |k| Command::AssignTechnician {
+            order_id: p.orders[k % p.orders.len()].0.clone(),
+            technician_id: p.technicians[(k + 1) % p.technicians.len()].clone(),
+        },
+    )?;
+    b.cmd("add_labour", "add a labour line to an order", |k| {
+        labour(p, &p.orders[k % p.orders.len()].0, k)
+    })?;
+    b.cmd("use_part", "take a part from stock for an order", |k| {
+        part(p, &p.orders[k % p.orders.len()].0, k)
+    })?;
+    // Each run invoices an order booked, worked on and finished untimed.
+    b.row(
+        "invoice_service_order",
+        "invoice a finished service order",
+        |x, _, k, clock| {
+            let order = x.run(&booking(p, k), k)?;
+            for cmd in [
+                set_status(&order, OrderStatus::InProgress),
+                labour(p, &order, k),
+                part(p, &order, k),
+                set_status(&order, OrderStatus::Done),
+            ] {
+                x.run(&cmd, k)?;
+            }
+            clock.start();
+            let cmd = Command::InvoiceServiceOrder {
+                order_id: order,
+                payments: Vec::new(),
+                allow_over_credit_limit: true,
+            };
+            x.run(&cmd, k).map(drop)
+        },
+    )?;
 
     same_row_counts(b.engine.connection(), floor)?;
     Ok(b.rows)
