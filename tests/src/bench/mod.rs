@@ -13,8 +13,8 @@
 //!   Reads run the very statements the engine runs
 //!   ([`store_core::query::statements`]) with the same parameters; writes
 //!   insert the same rows directly in one durable transaction with the same
-//!   pragmas (WAL, `synchronous = FULL`), after the lookups any checkout
-//!   needs (product prices, the next bill number).
+//!   pragmas (WAL, `synchronous = FULL`), after the lookups the command
+//!   needs (product prices, the next bill number, the invoice's balance...).
 //! - **naive**: the steel-store plan's starting point
 //!   (`seeds/steel-store-optimization-plan.md`): its schema (stock and
 //!   balances stored on products and customers, no ledger index), no index
@@ -1198,6 +1198,9 @@ CREATE TABLE service_order_parts (id INTEGER PRIMARY KEY, order_id TEXT NOT NULL
     date INTEGER NOT NULL);
 CREATE TABLE services (id TEXT PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL,
     labour_price INTEGER NOT NULL, duration_min INTEGER NOT NULL, active INTEGER NOT NULL);
+CREATE TABLE return_items (id INTEGER PRIMARY KEY, return_id TEXT NOT NULL, line_no INTEGER NOT NULL,
+    product_id TEXT, quantity INTEGER NOT NULL, amount INTEGER NOT NULL);
+CREATE TABLE branches (id TEXT PRIMARY KEY, code TEXT NOT NULL, name TEXT NOT NULL);
 ";
 
 /// Loads the engine's data into the naive schema, rows in the order they
@@ -1240,6 +1243,9 @@ INSERT INTO service_order_labour(order_id, service_id, description, technician_i
 INSERT INTO service_order_parts(order_id, product_id, quantity, unit_price, date)
     SELECT order_id, product_id, qty, unit_price, at FROM e.service_order_parts ORDER BY at;
 INSERT INTO services SELECT id, code, name, labour_price, duration_min, active FROM e.services;
+INSERT INTO return_items(return_id, line_no, product_id, quantity, amount)
+    SELECT return_id, invoice_line_no, product_id, qty, amount FROM e.return_lines;
+INSERT INTO branches SELECT id, code_wanted, name FROM e.branches;
 ";
 
 fn build_naive(dataset: &Path, path: &Path, branch: &str) -> Result<Connection> {
@@ -1303,6 +1309,17 @@ struct Picks {
     open_invoices: Vec<(String, Option<String>)>,
     /// Orders whose status toggles between in progress and waiting for parts.
     orders: Vec<(String, OrderStatus)>,
+    /// Customers to edit and register vehicles for.
+    customers: Vec<String>,
+    /// Vehicles to book into the workshop: (vehicle, owner).
+    vehicles: Vec<(String, String)>,
+    /// Technicians and services of the workshop.
+    technicians: Vec<String>,
+    services: Vec<String>,
+    /// Sales paid in full and never returned or voided: the first voided,
+    /// the second returned from, one each per write.
+    voidable: Vec<String>,
+    returnable: Vec<String>,
 }
 
 fn one<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result<T> {
@@ -1406,9 +1423,44 @@ fn pick(c: &Connection) -> Result<Picks> {
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    if products.len() < 5 || open_invoices.is_empty() || orders.is_empty() {
+    let ids = |sql: &str| -> Result<Vec<String>> {
+        Ok(c.prepare(sql)?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    let customers = ids("SELECT id FROM customers ORDER BY id LIMIT 200")?;
+    let technicians = ids("SELECT id FROM technicians WHERE active = 1 ORDER BY id")?;
+    let services = ids("SELECT id FROM services WHERE active = 1 ORDER BY id")?;
+    let vehicles = c
+        .prepare("SELECT id, customer_id FROM vehicles ORDER BY id LIMIT 200")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let (mut voidable, mut returnable) = (Vec::new(), Vec::new());
+    for (i, id) in ids(
+        "SELECT id FROM invoices WHERE remaining = 0 AND voided = 0 AND returned = 0
+           AND service_order_id IS NULL ORDER BY id LIMIT 2000",
+    )?
+    .into_iter()
+    .enumerate()
+    {
+        let half = if i % 2 == 0 {
+            &mut voidable
+        } else {
+            &mut returnable
+        };
+        half.push(id);
+    }
+    if products.len() < 5
+        || open_invoices.is_empty()
+        || orders.is_empty()
+        || customers.is_empty()
+        || vehicles.is_empty()
+        || technicians.is_empty()
+        || services.is_empty()
+    {
         return Err(err(
-            "the dataset is too small: it needs 5 products, an open invoice of 10.00 and an order in progress",
+            "the dataset is too small: it needs 5 products, an open invoice of 10.00, an order \
+             in progress, a customer, a vehicle, a technician and a service",
         ));
     }
     Ok(Picks {
@@ -1432,6 +1484,12 @@ fn pick(c: &Connection) -> Result<Picks> {
         products,
         open_invoices,
         orders,
+        customers,
+        vehicles,
+        technicians,
+        services,
+        voidable,
+        returnable,
     })
 }
 
