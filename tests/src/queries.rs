@@ -54,10 +54,50 @@ pub fn request_variants() -> BTreeSet<String> {
         .collect()
 }
 
-/// A request per query of the catalogue, with parameters picked from the
-/// data the way the native benchmark picks them (the busiest customer, the
-/// most moved product, the last whole month...).
-pub fn plan(c: &Connection, scope: &Scope) -> Result<Vec<Query>> {
+/// The parameters picked from the data, the same for every benchmark that
+/// asks the catalogue: the busiest customer, the most moved product, the
+/// last whole month, the busiest closed shift...
+#[derive(Debug, Clone)]
+pub struct Choices {
+    /// The branch the requests name.
+    pub branch: String,
+    /// A terminal of it.
+    pub terminal: String,
+    /// A product name prefix.
+    pub search: String,
+    /// A barcode from the middle of the catalogue.
+    pub barcode: String,
+    /// The first three letters of the middle customer's name.
+    pub customer_text: String,
+    /// The customer with the most ledger entries.
+    pub customer: String,
+    /// The invoice with the most payments (then lines), and its bill number.
+    pub invoice: String,
+    /// Its bill number.
+    pub bill_no: String,
+    /// The last whole month (`YYYY-MM`), else the last month, and its first
+    /// and last days.
+    pub month: String,
+    /// First day of `month`.
+    pub from: String,
+    /// Last day of `month` (the 31st: days are compared as text).
+    pub to: String,
+    /// The product with the most movements.
+    pub product: String,
+    /// The day with the most service orders.
+    pub day: String,
+    /// The closed shift with the most payments.
+    pub shift: String,
+    /// The time of the newest invoice.
+    pub as_of: i64,
+    /// The vehicle with the most service orders, and its owner.
+    pub vehicle: String,
+    /// Its owner.
+    pub vehicle_owner: String,
+}
+
+/// Picks [`Choices`] from the data of `c`, from `scope`'s point of view.
+pub fn choose(c: &Connection, scope: &Scope) -> Result<Choices> {
     let identity: store_core::ReplicaIdentity = serde_json::from_str(&one::<String>(
         c,
         "SELECT value FROM settings WHERE key = 'identity'",
@@ -133,6 +173,49 @@ pub fn plan(c: &Connection, scope: &Scope) -> Result<Vec<Query>> {
         )
         .ok();
     let (vehicle, vehicle_owner) = vehicle.unwrap_or_else(|| ("none".into(), customer.clone()));
+    Ok(Choices {
+        branch,
+        terminal,
+        search,
+        barcode,
+        customer_text,
+        customer,
+        invoice,
+        bill_no,
+        month,
+        from,
+        to,
+        product,
+        day,
+        shift,
+        as_of,
+        vehicle,
+        vehicle_owner,
+    })
+}
+
+/// A request per query of the catalogue, with the parameters [`choose`]
+/// picks.
+pub fn plan(c: &Connection, scope: &Scope) -> Result<Vec<Query>> {
+    let Choices {
+        branch,
+        terminal,
+        search,
+        barcode,
+        customer_text,
+        customer,
+        invoice,
+        bill_no,
+        month,
+        from,
+        to,
+        product,
+        day,
+        shift,
+        as_of,
+        vehicle,
+        vehicle_owner,
+    } = choose(c, scope)?;
 
     let q = |label: &str, request: Value| Query {
         label: label.to_string(),

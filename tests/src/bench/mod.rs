@@ -1328,74 +1328,9 @@ fn one<T: rusqlite::types::FromSql>(c: &Connection, sql: &str) -> Result<T> {
 }
 
 fn pick(c: &Connection) -> Result<Picks> {
-    let branch = identity().branch_id;
-    let (category, grade): (String, String) = c.query_row(
-        "SELECT category, grade FROM products WHERE category = 'sheet' ORDER BY rid LIMIT 1",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let _ = category;
-    let search = format!("Sheet {grade} 1");
-    let barcode: String = one(
-        c,
-        "SELECT barcode FROM products WHERE barcode IS NOT NULL ORDER BY rid
-         LIMIT 1 OFFSET (SELECT count(*) / 2 FROM products)",
-    )?;
-    let customer_text: String = one(
-        c,
-        "SELECT substr(name, 1, 3) FROM customers ORDER BY rid LIMIT 1 OFFSET (SELECT count(*) / 2 FROM customers)",
-    )?;
-    let statement_customer: String = one(
-        c,
-        "SELECT customer_id FROM customer_balances ORDER BY entries DESC, customer_id LIMIT 1",
-    )?;
-    let invoice: String = one(
-        c,
-        "SELECT i.id FROM invoices i JOIN payments p ON p.invoice_id = i.id
-         GROUP BY i.id ORDER BY count(*) DESC, (SELECT count(*) FROM invoice_lines l
-                                               WHERE l.invoice_id = i.id) DESC, i.id LIMIT 1",
-    )?;
-    let bill_no: String = c.query_row(
-        "SELECT coalesce(bill_no, bill_no_wanted) FROM invoices WHERE id = ?1",
-        [&invoice],
-        |r| r.get(0),
-    )?;
-    let (vehicle, vehicle_owner) = c
-        .query_row(
-            "SELECT v.id, v.customer_id FROM vehicles v
-             LEFT JOIN service_orders o ON o.vehicle_id = v.id
-             GROUP BY v.id ORDER BY count(o.id) DESC, v.id LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or_else(|| ("none".into(), statement_customer.clone()));
-    let last_day: String = one(c, "SELECT max(day) FROM invoices")?;
-    // The last whole month when there is one, else the last month.
-    let first_day: String = one(c, "SELECT min(day) FROM invoices")?;
-    let mut month = last_day[..7].to_string();
-    let prev = crate::queries::prev_month(&month);
-    if first_day[..7] <= *prev.as_str() {
-        month = prev;
-    }
-    let month_from = format!("{month}-01");
-    let month_to = format!("{month}-31");
-    let top_product: String = one(
-        c,
-        "SELECT product_id FROM stock_movements GROUP BY product_id ORDER BY count(*) DESC, product_id LIMIT 1",
-    )?;
-    let schedule_day: String = one(
-        c,
-        "SELECT scheduled_date FROM service_orders GROUP BY scheduled_date
-         ORDER BY count(*) DESC, scheduled_date DESC LIMIT 1",
-    )
-    .unwrap_or_else(|_| last_day.clone());
-    let shift: String = one(
-        c,
-        "SELECT s.id FROM shifts s WHERE s.closed_at IS NOT NULL
-         ORDER BY (SELECT count(*) FROM payments p WHERE p.shift_id = s.id) DESC, s.id LIMIT 1",
-    )?;
-    let as_of: i64 = one(c, "SELECT max(at) FROM invoices")?;
+    // The parameters of the reads are the ones every catalogue benchmark
+    // picks, so that the figures compare with the browser's and the server's.
+    let ch = crate::queries::choose(c, &crate::queries::Scope::Stored).map_err(err)?;
     let products = c
         .prepare(
             "SELECT id, price, cost, name FROM products WHERE status = 'active'
@@ -1464,23 +1399,23 @@ fn pick(c: &Connection) -> Result<Picks> {
         ));
     }
     Ok(Picks {
-        branch,
-        terminal: identity().replica_id,
-        search,
-        barcode,
-        customer_text,
-        statement_customer,
-        invoice,
-        bill_no,
-        vehicle,
-        vehicle_owner,
-        month_from,
-        month_to,
+        branch: ch.branch,
+        terminal: ch.terminal,
+        search: ch.search,
+        barcode: ch.barcode,
+        customer_text: ch.customer_text,
+        statement_customer: ch.customer,
+        invoice: ch.invoice,
+        bill_no: ch.bill_no,
+        vehicle: ch.vehicle,
+        vehicle_owner: ch.vehicle_owner,
+        month_from: ch.from,
+        month_to: ch.to,
         status: "paid".into(),
-        top_product,
-        schedule_day,
-        shift,
-        as_of,
+        top_product: ch.product,
+        schedule_day: ch.day,
+        shift: ch.shift,
+        as_of: ch.as_of,
         products,
         open_invoices,
         orders,
