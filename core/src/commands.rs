@@ -447,10 +447,11 @@ pub(crate) struct OpenDoc {
     pub(crate) before: Vec<ChangeHash>,
 }
 
-/// A record a command wrote: document index, collection, id, and whether
-/// the command created it under a new id (see
-/// [`Mode::StrictNew`](crate::projection::Mode::StrictNew)).
-pub(crate) type Touched = (usize, String, String, bool);
+/// A record a command wrote: document index, collection, id, and, when the
+/// command created it under a new id, the value it wrote (such a record is
+/// projected from that value, see
+/// [`project_written`](crate::projection::project_written)).
+pub(crate) type Touched = (usize, String, String, Option<Value>);
 
 /// The documents a command opened, the records it touched and the counters
 /// it advanced.
@@ -504,30 +505,42 @@ impl<'a> WriteCtx<'a> {
     /// validated against them.
     pub(crate) fn flush(&mut self) -> Result<()> {
         // Each record once, in the order first touched; it is new only if
-        // every touch created it (created, then updated, is projected in full).
-        let mut order: Vec<(usize, String, String)> = Vec::new();
-        let mut fresh: std::collections::HashMap<(usize, String, String), bool> =
+        // every touch created it (created, then updated, is projected in
+        // full, from its document).
+        type Key = (usize, String, String);
+        let mut order: Vec<Key> = Vec::new();
+        let mut written: std::collections::HashMap<Key, Option<Value>> =
             std::collections::HashMap::new();
-        for (i, coll, id, new) in self.touched.drain(..) {
+        for (i, coll, id, value) in self.touched.drain(..) {
             let key = (i, coll, id);
-            match fresh.get_mut(&key) {
-                Some(f) => *f &= new,
+            match written.get_mut(&key) {
+                Some(w) => {
+                    if w.is_some() {
+                        *w = value;
+                    }
+                }
                 None => {
-                    fresh.insert(key.clone(), new);
+                    written.insert(key.clone(), value);
                     order.push(key);
                 }
             }
         }
         for key in order {
-            let mode = if fresh[&key] {
-                crate::projection::Mode::StrictNew
-            } else {
-                crate::projection::Mode::Strict
-            };
+            let value = written.remove(&key).flatten();
             let (i, coll, id) = key;
             let d = &self.docs[i];
-            crate::projection::project(self.conn, &d.doc, &d.id, &coll, &id, mode)
-                .map_err(|e| CommandError::Storage(e.to_string()))?;
+            match value {
+                Some(v) => crate::projection::project_written(self.conn, &v, &d.id, &coll, &id),
+                None => crate::projection::project(
+                    self.conn,
+                    &d.doc,
+                    &d.id,
+                    &coll,
+                    &id,
+                    crate::projection::Mode::Strict,
+                ),
+            }
+            .map_err(|e| CommandError::Storage(e.to_string()))?;
         }
         for (name, value) in self.counters.drain(..) {
             self.conn
@@ -637,7 +650,7 @@ impl<'a> WriteCtx<'a> {
         // had rejected) the same code, so they are projected in full.
         let new = coll != "channels";
         self.touched
-            .push((i, coll.to_string(), id.to_string(), new));
+            .push((i, coll.to_string(), id.to_string(), new.then_some(value)));
         Ok(())
     }
 
@@ -674,7 +687,7 @@ impl<'a> WriteCtx<'a> {
             }
         }
         self.touched
-            .push((i, coll.to_string(), id.to_string(), false));
+            .push((i, coll.to_string(), id.to_string(), None));
         Ok(())
     }
 
@@ -2252,7 +2265,7 @@ fn add_order_line<T: Serialize>(
     write_json(doc, &lines, line_id, &value)?;
     write_json(doc, &obj, "updated_at", &json!(now))?;
     ctx.touched
-        .push((i, "orders".into(), order_id.to_string(), false));
+        .push((i, "orders".into(), order_id.to_string(), None));
     Ok(())
 }
 
