@@ -1455,5 +1455,54 @@ mod tests {
             count("SELECT count(*) FROM sqlite_master WHERE name = 'daily_sales_ai'"),
             1
         );
+        // The full-text indexes, filled at the end, find what the row by row
+        // triggers find: by name word, prefix, SKU and barcode, and phones
+        // typed or as bare digits.
+        let matches = |r: &Replica, sql: &str, term: &str| -> Vec<i64> {
+            let mut stmt = r.connection().prepare(sql).unwrap();
+            stmt.query_map([term], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        let products = "SELECT rowid FROM product_fts WHERE product_fts MATCH ?1 ORDER BY rowid";
+        let customers = "SELECT rowid FROM customer_fts WHERE customer_fts MATCH ?1 ORDER BY rowid";
+        let sku: String = ra
+            .connection()
+            .query_row(
+                "SELECT sku_wanted FROM products ORDER BY rid LIMIT 1 OFFSET 7",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let (phone, digits): (String, String) = ra
+            .connection()
+            .query_row(
+                "SELECT phone_wanted, replace(replace(replace(phone_wanted, ' ', ''), '-', ''), '+', '')
+                 FROM customers WHERE phone_wanted IS NOT NULL ORDER BY rid LIMIT 1 OFFSET 3",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        for (sql, term) in [
+            (products, "rebar".to_string()),
+            (products, "sab*".to_string()),
+            (products, format!("sku:\"{sku}\"")),
+            (products, "barcode:6*".to_string()),
+            (customers, "ahmed".to_string()),
+            (customers, format!("phone:\"{phone}\"")),
+            (customers, format!("phone:{digits}")),
+        ] {
+            let found = matches(&ra, sql, &term);
+            assert!(!found.is_empty(), "{term} finds nothing");
+            assert_eq!(found, matches(&rb, sql, &term), "{term}");
+        }
+        for (fts, content) in [("product_fts", "products"), ("customer_fts", "customers")] {
+            assert_eq!(
+                count(&format!("SELECT count(*) FROM {fts}_docsize")),
+                count(&format!("SELECT count(*) FROM {content}")),
+                "{fts}"
+            );
+        }
     }
 }
