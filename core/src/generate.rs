@@ -381,7 +381,8 @@ pub fn server_terminal(n: usize) -> ReplicaIdentity {
 /// shared documents (catalogue with payment channels and services, the
 /// customer shards) through [`Replica::apply_changes`], as a new terminal
 /// gets them on its first sync, then generates its own technicians and
-/// activity with a seed of its own. Last, a replica with the `server`
+/// activity with a seed of its own; these branches are generated side by
+/// side, as many at once as there are cores. Last, a replica with the `server`
 /// identity merges every document of every terminal. Each terminal's credit
 /// customers stay within their limits as that terminal sees them; across
 /// branches they may pass them, which the server's alerts then show, as they
@@ -455,14 +456,57 @@ fn server_files(
         .collect::<Result<_, _>>()
         .map_err(|e| storage(e.to_string()))?;
     drop(first);
-    for (i, path) in terminals.iter().enumerate().skip(1) {
+    // The other branches only share what the first one made: each is
+    // generated on its own, into its own file, with its own seed, so they
+    // are generated side by side, one per core (the same files whichever
+    // thread makes which).
+    let branch = |i: usize| -> Result<GenerateReport, GenerateError> {
         let n = i + 1;
         let branch_seed = seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        let mut replica = open_for_generation(path, server_terminal(n), size, branch_seed, end_ms)?;
+        let mut replica =
+            open_for_generation(&terminals[i], server_terminal(n), size, branch_seed, end_ms)?;
         for (doc, changes) in &shared {
             merge_all(&mut replica, doc, changes.clone())?;
         }
-        reports.push(generate_deferred(&mut replica, size, branch_seed, true)?);
+        generate_deferred(&mut replica, size, branch_seed, true)
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(terminals.len().saturating_sub(1))
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(1);
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    let mut done: Vec<(usize, Result<GenerateReport, GenerateError>)> =
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..workers)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut made = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= terminals.len()
+                                || failed.load(std::sync::atomic::Ordering::Relaxed)
+                            {
+                                return made;
+                            }
+                            let r = branch(i);
+                            if r.is_err() {
+                                // The others stop after their current branch.
+                                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            made.push((i, r));
+                        }
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("a branch's generation panicked"))
+                .collect()
+        });
+    done.sort_by_key(|(i, _)| *i);
+    for (_, r) in done {
+        reports.push(r?);
     }
     // The server merges every terminal's documents, each as one sync.
     let mut srv = open_for_generation(server_path, server, size, seed, end_ms)?;
