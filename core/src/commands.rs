@@ -6,13 +6,15 @@
 //! uncommitted document operations are rolled back by the caller.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
-use automerge::{AutoCommit, ChangeHash, ObjId, ROOT, ReadDoc, transaction::Transactable};
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::document::{DocId, DocStore, is_valid_id, write_json};
+use crate::document::{DocId, DocStore, DocWrite, Pipeline, Queued, is_valid_id};
 use crate::domain::*;
 use crate::error::CommandError;
 use crate::replica::ReplicaIdentity;
@@ -451,11 +453,15 @@ pub(crate) struct OpenDoc {
 /// command created it under a new id, the value it wrote (such a record is
 /// projected from that value, see
 /// [`project_written`](crate::projection::project_written)).
-pub(crate) type Touched = (usize, String, String, Option<Value>);
+pub(crate) type Touched = (usize, String, String, Option<Arc<Value>>);
 
-/// The documents a command opened, the records it touched and the counters
-/// it advanced.
-pub(crate) type WrittenDocs = (Vec<OpenDoc>, Vec<Touched>, Vec<(String, i64)>);
+/// What the commands of a batch wrote to documents: the documents with the
+/// writes made in them, or (during a pipelined bulk load, see
+/// [`Pipeline`]) the writes held back.
+pub(crate) enum Written {
+    Docs(Vec<OpenDoc>),
+    Queued(Queued),
+}
 
 /// What a command writes, gathered before one SQLite transaction stores it.
 pub(crate) struct WriteCtx<'a> {
@@ -465,9 +471,14 @@ pub(crate) struct WriteCtx<'a> {
     random: &'a mut dyn FnMut(&mut [u8]),
     pub(crate) user: &'a str,
     pub(crate) now: Millis,
-    pub(crate) docs: Vec<OpenDoc>,
+    docs: Vec<OpenDoc>,
     pub(crate) touched: Vec<Touched>,
     pub(crate) counters: Vec<(String, i64)>,
+    /// During a bulk load, the thread that makes held-back writes.
+    pipeline: Option<&'a mut Pipeline>,
+    /// The writes held back, while the batch has not needed to read a
+    /// document (then `docs` is empty and indexes go into `queued.docs`).
+    queued: Option<Queued>,
 }
 
 impl<'a> WriteCtx<'a> {
@@ -478,7 +489,9 @@ impl<'a> WriteCtx<'a> {
         random: &'a mut dyn FnMut(&mut [u8]),
         user: &'a str,
         now: Millis,
+        pipeline: Option<&'a mut Pipeline>,
     ) -> Self {
+        let queued = pipeline.is_some().then(Queued::default);
         WriteCtx {
             conn,
             store,
@@ -489,10 +502,13 @@ impl<'a> WriteCtx<'a> {
             docs: Vec::new(),
             touched: Vec::new(),
             counters: Vec::new(),
+            pipeline,
+            queued,
         }
     }
 
-    /// Discards every uncommitted operation and returns documents to the cache.
+    /// Discards every uncommitted operation and returns documents to the
+    /// cache (held-back writes never reached a document).
     pub(crate) fn discard(self) {
         for mut d in self.docs {
             d.doc.rollback();
@@ -509,7 +525,7 @@ impl<'a> WriteCtx<'a> {
         // full, from its document).
         type Key = (usize, String, String);
         let mut order: Vec<Key> = Vec::new();
-        let mut written: std::collections::HashMap<Key, Option<Value>> =
+        let mut written: std::collections::HashMap<Key, Option<Arc<Value>>> =
             std::collections::HashMap::new();
         for (i, coll, id, value) in self.touched.drain(..) {
             let key = (i, coll, id);
@@ -528,6 +544,15 @@ impl<'a> WriteCtx<'a> {
         for key in order {
             let value = written.remove(&key).flatten();
             let (i, coll, id) = key;
+            if let (Some(v), Some(q)) = (&value, &self.queued) {
+                crate::projection::project_written(self.conn, v, &q.docs[i], &coll, &id)
+                    .map_err(|e| CommandError::Storage(e.to_string()))?;
+                continue;
+            }
+            if value.is_none() {
+                // Projected as merged: the document must hold the writes.
+                self.hold_back_no_more()?;
+            }
             let d = &self.docs[i];
             match value {
                 Some(v) => crate::projection::project_written(self.conn, &v, &d.id, &coll, &id),
@@ -555,7 +580,38 @@ impl<'a> WriteCtx<'a> {
 
     /// Operations written to the open documents and not yet committed.
     pub(crate) fn pending_ops(&self) -> usize {
-        self.docs.iter().map(|d| d.doc.pending_ops()).sum()
+        self.queued.as_ref().map_or(0, |q| q.writes.len())
+            + self.docs.iter().map(|d| d.doc.pending_ops()).sum::<usize>()
+    }
+
+    /// Takes the batch's documents back (once the pipeline has given back
+    /// those of the batch before) and makes the held-back writes in them:
+    /// from here on the batch writes its documents itself.
+    fn hold_back_no_more(&mut self) -> Result<()> {
+        let Some(q) = self.queued.take() else {
+            return Ok(());
+        };
+        if let Some(p) = self.pipeline.as_deref_mut() {
+            p.settle(self.conn, self.store)?;
+        }
+        for id in q.docs {
+            let mut doc = self.store.take(self.conn, &id)?;
+            let before = doc.get_heads();
+            self.docs.push(OpenDoc { id, doc, before });
+        }
+        for (i, w) in &q.writes {
+            w.apply(&mut self.docs[*i].doc)?;
+        }
+        Ok(())
+    }
+
+    /// Makes `write` in document `i`, or holds it back.
+    fn write(&mut self, i: usize, write: DocWrite) -> Result<()> {
+        match &mut self.queued {
+            Some(q) => q.writes.push((i, write)),
+            None => write.apply(&mut self.docs[i].doc)?,
+        }
+        Ok(())
     }
 
     /// Forgets what a refused command recorded before it was refused (it
@@ -565,8 +621,12 @@ impl<'a> WriteCtx<'a> {
         self.counters.clear();
     }
 
-    pub(crate) fn into_docs(self) -> WrittenDocs {
-        (self.docs, self.touched, self.counters)
+    /// What the batch wrote.
+    pub(crate) fn into_written(self) -> Written {
+        match self.queued {
+            Some(q) => Written::Queued(q),
+            None => Written::Docs(self.docs),
+        }
     }
 
     /// A new record id: 24 hex digits, the command's time in seconds (4
@@ -589,6 +649,15 @@ impl<'a> WriteCtx<'a> {
     }
 
     fn open(&mut self, id: &DocId) -> Result<usize> {
+        if let Some(q) = &mut self.queued {
+            return Ok(match q.docs.iter().position(|d| d == id) {
+                Some(i) => i,
+                None => {
+                    q.docs.push(id.clone());
+                    q.docs.len() - 1
+                }
+            });
+        }
         if let Some(i) = self.docs.iter().position(|d| &d.id == id) {
             return Ok(i);
         }
@@ -609,25 +678,6 @@ impl<'a> WriteCtx<'a> {
         }
     }
 
-    fn collection(doc: &AutoCommit, coll: &str) -> Result<ObjId> {
-        match doc.get(ROOT, coll)? {
-            Some((automerge::Value::Object(_), id)) => Ok(id),
-            _ => Err(CommandError::Storage(format!(
-                "document lacks collection {coll}"
-            ))),
-        }
-    }
-
-    fn record(doc: &AutoCommit, coll: &str, id: &str) -> Result<ObjId> {
-        let c = Self::collection(doc, coll)?;
-        match doc.get(&c, id)? {
-            Some((automerge::Value::Object(_), obj)) => Ok(obj),
-            _ => Err(CommandError::Storage(format!(
-                "record {coll}/{id} missing from its document"
-            ))),
-        }
-    }
-
     /// Writes a new record.
     fn insert<T: Serialize>(
         &mut self,
@@ -637,14 +687,16 @@ impl<'a> WriteCtx<'a> {
         rec: &T,
     ) -> Result<()> {
         let i = self.open(doc_id)?;
-        let value = serde_json::to_value(rec).map_err(|e| CommandError::Storage(e.to_string()))?;
-        let doc = &mut self.docs[i].doc;
-        let c = Self::collection(doc, coll)?;
-        if crate::document::IMMUTABLE_COLLECTIONS.contains(&coll) {
-            doc.put(&c, id, value.to_string())?;
-        } else {
-            write_json(doc, &c, id, &value)?;
-        }
+        let value =
+            Arc::new(serde_json::to_value(rec).map_err(|e| CommandError::Storage(e.to_string()))?);
+        self.write(
+            i,
+            DocWrite::Put {
+                coll: coll.to_string(),
+                id: id.to_string(),
+                value: Arc::clone(&value),
+            },
+        )?;
         // Records are created under a new random id, except payment channels,
         // which are keyed by their code: another replica may have written (or
         // had rejected) the same code, so they are projected in full.
@@ -665,27 +717,19 @@ impl<'a> WriteCtx<'a> {
         audit: bool,
     ) -> Result<()> {
         let i = self.open(doc_id)?;
-        let (user, replica, now) = (self.user.to_string(), self.me.replica_id.clone(), self.now);
-        let doc = &mut self.docs[i].doc;
-        let obj = Self::record(doc, coll, id)?;
-        for (f, v) in fields {
-            write_json(doc, &obj, *f, v)?;
-        }
-        if audit && let Some((automerge::Value::Object(_), hist)) = doc.get(&obj, "history")? {
-            for (f, v) in fields {
-                if *f == "updated_at" {
-                    continue;
-                }
-                let text = match v {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                let entry =
-                    json!({"field": f, "value": text, "user": user, "replica": replica, "at": now});
-                let len = doc.length(&hist);
-                crate::document::insert_json(doc, &hist, len, &entry)?;
-            }
-        }
+        let audit = audit.then(|| (self.user.to_string(), self.me.replica_id.clone(), self.now));
+        self.write(
+            i,
+            DocWrite::Update {
+                coll: coll.to_string(),
+                id: id.to_string(),
+                fields: fields
+                    .iter()
+                    .map(|(f, v)| (f.to_string(), v.clone()))
+                    .collect(),
+                audit,
+            },
+        )?;
         self.touched
             .push((i, coll.to_string(), id.to_string(), None));
         Ok(())
@@ -2252,18 +2296,16 @@ fn add_order_line<T: Serialize>(
     let i = ctx.open(doc_id)?;
     let value = serde_json::to_value(line).map_err(|e| CommandError::Storage(e.to_string()))?;
     let now = ctx.now;
-    let doc = &mut ctx.docs[i].doc;
-    let obj = WriteCtx::record(doc, "orders", order_id)?;
-    let lines = match doc.get(&obj, map)? {
-        Some((automerge::Value::Object(_), l)) => l,
-        _ => {
-            return Err(CommandError::Storage(format!(
-                "order {order_id} lacks {map}"
-            )));
-        }
-    };
-    write_json(doc, &lines, line_id, &value)?;
-    write_json(doc, &obj, "updated_at", &json!(now))?;
+    ctx.write(
+        i,
+        DocWrite::OrderLine {
+            order_id: order_id.to_string(),
+            map: map.to_string(),
+            line_id: line_id.to_string(),
+            value,
+            now,
+        },
+    )?;
     ctx.touched
         .push((i, "orders".into(), order_id.to_string(), None));
     Ok(())

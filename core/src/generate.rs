@@ -316,6 +316,19 @@ fn open_for_generation(
     seed: u64,
     end_ms: i64,
 ) -> Result<Replica, GenerateError> {
+    open_generating(path, me, size, seed, end_ms, true)
+}
+
+/// [`open_for_generation`], with or without the bulk load's document
+/// thread ([`OpenOptions::bulk_pipeline`]).
+fn open_generating(
+    path: &Path,
+    me: ReplicaIdentity,
+    size: &DatasetSize,
+    seed: u64,
+    end_ms: i64,
+    bulk_pipeline: bool,
+) -> Result<Replica, GenerateError> {
     let span = size.days.max(1) * DAY_MS;
     let step = (span / size.slots() as i64).max(1);
     // One more step: opening the database reads the clock once.
@@ -323,6 +336,7 @@ fn open_for_generation(
     let env = SeededEnv::new(seed ^ 0x5EED, end_ms - span - before, step);
     let options = OpenOptions {
         synchronous_full: false,
+        bulk_pipeline,
         ..OpenOptions::default()
     };
     let replica = Replica::open(path, me, Box::new(env), &options)?;
@@ -1455,6 +1469,55 @@ mod tests {
         drop(srv);
         assert!(generate_server(dir.path(), server, &SMALL, 3, 5, end).is_err());
         assert!(ds.server.exists() && ds.terminals.iter().all(|t| t.exists()));
+    }
+
+    /// A bulk load whose documents are written on the pipeline's thread
+    /// makes the changes, byte for byte, and the projection that it makes
+    /// writing them itself: the same operations in the same order, through
+    /// the batches that must read a document back (service orders moving
+    /// on, shifts closing) and the commits every few dozen batches.
+    #[test]
+    fn a_pipelined_bulk_load_makes_the_same_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = 1_795_000_000_000;
+        let mut made = Vec::new();
+        for (name, pipelined) in [("piped.sqlite", true), ("alone.sqlite", false)] {
+            let mut r =
+                open_generating(&dir.path().join(name), me(), &SMALL, 11, end, pipelined).unwrap();
+            let report = generate(&mut r, &SMALL, 11).unwrap();
+            let rows = |sql: &str| -> Vec<Vec<String>> {
+                let mut stmt = r.connection().prepare(sql).unwrap();
+                let n = stmt.column_count();
+                stmt.query_map([], |row| {
+                    (0..n)
+                        .map(|i| {
+                            row.get::<_, rusqlite::types::Value>(i)
+                                .map(|v| format!("{v:?}"))
+                        })
+                        .collect()
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+            };
+            let changes = rows(
+                "SELECT seq, doc_id, hash, actor, message, bytes, stored_at, in_snapshot
+                 FROM doc_changes ORDER BY seq",
+            );
+            let documents = rows("SELECT * FROM documents ORDER BY doc_id");
+            made.push((report, changes, documents, r.projection_dump().unwrap()));
+        }
+        let (piped, alone) = (&made[0], &made[1]);
+        assert!(
+            piped.0.batches > 50 && piped.0.refused == 0,
+            "{:?}",
+            piped.0
+        );
+        assert!(piped.1.len() > 50);
+        assert_eq!(piped.0, alone.0);
+        assert_eq!(piped.1, alone.1, "doc_changes differ");
+        assert_eq!(piped.2, alone.2, "documents differ");
+        assert_eq!(piped.3, alone.3, "projections differ");
     }
 
     /// Building the deferred indexes and totals at the end gives the schema

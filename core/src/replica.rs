@@ -6,8 +6,8 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{self, Command, Outcome, WriteCtx};
-use crate::document::{self, DocId, DocStore, New, actor_for, is_valid_id};
+use crate::commands::{self, Command, Outcome, WriteCtx, Written};
+use crate::document::{self, DocId, DocStore, New, Pipeline, actor_for, is_valid_id};
 use crate::error::{ApplyError, CommandError, OpenError};
 use crate::projection::{self, Mode};
 use crate::schema;
@@ -138,6 +138,9 @@ pub struct OpenOptions {
     pub wal: bool,
     /// Documents kept in memory.
     pub cache_docs: usize,
+    /// During a bulk load, write the documents on a second thread (see
+    /// [`Replica::begin_bulk`]) when the machine has more than one core.
+    pub bulk_pipeline: bool,
 }
 
 impl Default for OpenOptions {
@@ -146,6 +149,7 @@ impl Default for OpenOptions {
             synchronous_full: true,
             wal: true,
             cache_docs: document::DEFAULT_CACHE_DOCS,
+            bulk_pipeline: true,
         }
     }
 }
@@ -177,6 +181,10 @@ enum Bulk {
 /// One replica: a terminal, or the server.
 pub struct Replica {
     bulk: Bulk,
+    /// During a bulk load, the thread that writes the documents.
+    pipeline: Option<Pipeline>,
+    /// Whether bulk loads use one ([`OpenOptions::bulk_pipeline`]).
+    bulk_pipeline: bool,
     conn: Connection,
     me: ReplicaIdentity,
     env: Box<dyn Env + Send>,
@@ -296,6 +304,8 @@ impl Replica {
         let store = DocStore::new(actor.clone(), options.cache_docs);
         Ok(Replica {
             bulk: Bulk::Off,
+            pipeline: None,
+            bulk_pipeline: options.bulk_pipeline,
             conn,
             me,
             env,
@@ -387,7 +397,15 @@ impl Replica {
             Some(self.conn.unchecked_transaction()?)
         };
         let conn: &Connection = &self.conn;
-        let mut ctx = WriteCtx::new(conn, &mut self.store, &self.me, &mut random, user, now);
+        let mut ctx = WriteCtx::new(
+            conn,
+            &mut self.store,
+            &self.me,
+            &mut random,
+            user,
+            now,
+            self.pipeline.as_mut(),
+        );
         let mut results = Vec::with_capacity(cmds.len());
         let mut names: std::collections::BTreeMap<&str, usize> = Default::default();
         for cmd in cmds {
@@ -415,13 +433,27 @@ impl Replica {
             ctx.discard();
             return Ok(results);
         }
-        let (mut docs, _, _) = ctx.into_docs();
+        let written = ctx.into_written();
         let message = if cmds.len() == 1 {
             serde_json::json!({"user": user, "cmd": cmds[0].name()})
         } else {
             serde_json::json!({"user": user, "cmd": "batch", "commands": names})
         }
         .to_string();
+        let mut docs = match written {
+            Written::Queued(queued) => {
+                let pipeline = self
+                    .pipeline
+                    .as_mut()
+                    .expect("writes are held back only in a pipelined bulk load");
+                let handed = pipeline.hand_off(&self.conn, &mut self.store, queued, message, now);
+                if handed.is_err() {
+                    self.bulk = Bulk::Failed;
+                }
+                return handed.map(|()| results);
+            }
+            Written::Docs(docs) => docs,
+        };
         let result = (|| -> Result<(), CommandError> {
             for d in &mut docs {
                 let committed = d.doc.commit_with(
@@ -459,6 +491,25 @@ impl Replica {
         }
     }
 
+    /// [`Replica::settle`] before reading documents.
+    fn settle_for_reading(&mut self) -> Result<(), ApplyError> {
+        self.settle()
+            .map_err(|e| ApplyError::Storage(e.to_string()))
+    }
+
+    /// Stores what the bulk load's document thread has made, so that the
+    /// documents in the cache and in SQLite hold every batch executed.
+    fn settle(&mut self) -> Result<(), CommandError> {
+        let Some(p) = self.pipeline.as_mut() else {
+            return Ok(());
+        };
+        let settled = p.settle(&self.conn, &mut self.store);
+        if settled.is_err() {
+            self.bulk = Bulk::Failed;
+        }
+        settled
+    }
+
     /// Starts a bulk load: the commands executed until [`Replica::commit_bulk`]
     /// share one SQLite transaction.
     ///
@@ -472,12 +523,27 @@ impl Replica {
     /// bulk: later batches are refused and only [`Replica::rollback_bulk`]
     /// is left. Changes from other replicas must not be applied during a
     /// bulk load.
+    ///
+    /// The documents are written by a second thread, one batch behind (see
+    /// `document::pipeline`): while a batch's commands are validated and
+    /// projected, the batch before it is spliced into the documents,
+    /// committed and encoded, and its changes are stored when this batch
+    /// ends. The changes are the ones the batches would make themselves.
+    /// Reading documents ([`Replica::heads`], [`Replica::changes_since`])
+    /// first waits for that thread; [`Replica::doc_ids`] may miss a
+    /// document the last batch created until the bulk load is committed.
     pub fn begin_bulk(&mut self) -> Result<(), CommandError> {
         if self.bulk != Bulk::Off {
             return Err(CommandError::Storage("a bulk load is already open".into()));
         }
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         self.bulk = Bulk::On;
+        // One core (or a browser, which has no threads to spare) would only
+        // take turns with the pipeline's thread.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if self.bulk_pipeline && cores > 1 {
+            self.pipeline = Some(Pipeline::start());
+        }
         Ok(())
     }
 
@@ -496,6 +562,11 @@ impl Replica {
             }
             Bulk::On => {}
         }
+        if let Err(e) = self.settle() {
+            self.rollback_bulk()?;
+            return Err(e);
+        }
+        self.pipeline = None;
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             self.rollback_bulk()?;
             return Err(e.into());
@@ -507,6 +578,8 @@ impl Replica {
     /// Abandons the bulk load begun by [`Replica::begin_bulk`]: everything
     /// since is rolled back, and the documents in memory are dropped.
     pub fn rollback_bulk(&mut self) -> Result<(), CommandError> {
+        // Waits for the thread's batch in flight and drops it.
+        self.pipeline = None;
         self.store.clear();
         self.bulk = Bulk::Off;
         if !self.conn.is_autocommit() {
@@ -550,6 +623,7 @@ impl Replica {
         &mut self,
         batch: Vec<(DocId, Vec<Vec<u8>>)>,
     ) -> Result<Vec<ApplyReport>, ApplyError> {
+        self.settle_for_reading()?;
         // Read the clock only when something is stored, as a single apply
         // always did: a seeded clock advances at every reading.
         let mut now: Option<i64> = None;
@@ -625,6 +699,7 @@ impl Replica {
 
     /// The heads of a document (empty when the replica does not have it).
     pub fn heads(&mut self, doc_id: &DocId) -> Result<Vec<ChangeHash>, ApplyError> {
+        self.settle_for_reading()?;
         if !self.has_doc(doc_id)? {
             return Ok(Vec::new());
         }
@@ -649,6 +724,7 @@ impl Replica {
         doc_id: &DocId,
         hashes: &[ChangeHash],
     ) -> Result<Vec<ChangeHash>, ApplyError> {
+        self.settle_for_reading()?;
         if hashes.is_empty() || !self.has_doc(doc_id)? {
             return Ok(Vec::new());
         }
@@ -669,6 +745,7 @@ impl Replica {
         doc_id: &DocId,
         have: &[ChangeHash],
     ) -> Result<Vec<Vec<u8>>, ApplyError> {
+        self.settle_for_reading()?;
         if !self.has_doc(doc_id)? {
             return Ok(Vec::new());
         }
@@ -691,6 +768,7 @@ impl Replica {
     /// document again. The result must equal the incrementally maintained
     /// tables (a test checks it).
     pub fn rebuild_projection(&mut self) -> Result<(), ApplyError> {
+        self.settle_for_reading()?;
         let ids = document::list(&self.conn)?;
         self.store.clear();
         let tx = self.conn.transaction()?;

@@ -115,6 +115,7 @@ impl Store {
             synchronous_full: true,
             wal: true,
             cache_docs: store.cache_docs,
+            ..OpenOptions::default()
         };
         let replica = Replica::open(path, server_identity(), Box::new(SystemEnv), &options)?;
         let (tx, rx) = mpsc::channel::<Job>(1024);

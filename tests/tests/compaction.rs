@@ -20,6 +20,7 @@ fn snapshots_load_back_to_the_same_document() {
             wal: true,
             // Two documents in memory: every other access reloads from disk.
             cache_docs: 2,
+            ..OpenOptions::default()
         },
         ..ClusterConfig::default()
     });

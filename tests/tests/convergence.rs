@@ -229,6 +229,7 @@ fn run_case(seed: u64, steps: &[Step], cov: &mut Coverage) -> Result<(), TestCas
             // waiting for a dependency are dropped with them and must be sent
             // again). Reloading is slow, hence not every case.
             cache_docs: if seed.is_multiple_of(4) { 3 } else { 64 },
+            ..OpenOptions::default()
         },
     });
     let mut rng = DetRng::new(seed ^ 0x00de_11fe_4ed0);

@@ -39,6 +39,7 @@
 //! replicas share the same collection objects.
 
 mod codec;
+mod pipeline;
 mod store;
 
 use std::fmt;
@@ -46,7 +47,11 @@ use std::fmt;
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, transaction::Transactable};
 
 pub(crate) use codec::{all_values as codec_all_values, insert_json, read_json, write_json};
-pub(crate) use store::{DEFAULT_CACHE_DOCS, DocStore, New, list, load, persist};
+pub(crate) use pipeline::{DocWrite, Pipeline, Queued};
+pub(crate) use store::{
+    ChangeRow, DEFAULT_CACHE_DOCS, DocStore, New, is_stored, list, load, local_rows, persist,
+    persist_rows,
+};
 
 /// The kind of a document (what it holds).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -117,7 +117,7 @@ pub(crate) enum New<'a> {
 }
 
 /// One row of `doc_changes`.
-struct ChangeRow {
+pub(crate) struct ChangeRow {
     hash: ChangeHash,
     actor: Vec<u8>,
     message: Option<String>,
@@ -158,18 +158,10 @@ pub(crate) fn persist(
     // A document stored for the first time must include its genesis change,
     // which `before` (taken from the in-memory genesis) already covers.
     let rows: Vec<ChangeRow> = match new {
-        _ if created => doc
-            .get_changes(&[])
-            .into_iter()
-            .map(ChangeRow::of)
-            .collect(),
+        _ if created => local_rows(doc, false),
         // A local command made exactly one change in this document: take it
         // directly rather than asking automerge to walk the history.
-        New::Local => doc
-            .get_last_local_change()
-            .into_iter()
-            .map(ChangeRow::of)
-            .collect(),
+        New::Local => local_rows(doc, true),
         // Received changes are stored as they arrived: asking automerge for
         // them again rebuilt and compressed every one of them anew (a tenth
         // of a merge). Automerge says which are new (a change waiting for a
@@ -197,6 +189,65 @@ pub(crate) fn persist(
                 .collect()
         }
     };
+    store_rows(tx, &key, doc, rows, now)
+}
+
+/// The rows [`persist`] stores for a local commit of `doc`: the change
+/// just committed, or every change when the replica has not stored the
+/// document yet (`stored` false: its genesis is not stored either). Needs
+/// no database, so a bulk load computes them off the writing thread (see
+/// `Replica::begin_bulk`).
+pub(crate) fn local_rows(doc: &mut AutoCommit, stored: bool) -> Vec<ChangeRow> {
+    if stored {
+        doc.get_last_local_change()
+            .into_iter()
+            .map(ChangeRow::of)
+            .collect()
+    } else {
+        doc.get_changes(&[])
+            .into_iter()
+            .map(ChangeRow::of)
+            .collect()
+    }
+}
+
+/// Stores `rows` from [`local_rows`] for `doc` as [`persist`] stores a
+/// local commit. `rows` must have been computed knowing whether the
+/// document was stored, with nothing stored for it since.
+pub(crate) fn persist_rows(
+    tx: &Connection,
+    id: &DocId,
+    doc: &mut AutoCommit,
+    rows: Vec<ChangeRow>,
+    now: i64,
+) -> rusqlite::Result<usize> {
+    let key = id.to_string();
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO documents(doc_id, kind, updated_at) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![key, id.kind().as_str(), now])?;
+    store_rows(tx, &key, doc, rows, now)
+}
+
+/// Whether the replica stores document `id`.
+pub(crate) fn is_stored(conn: &Connection, id: &DocId) -> rusqlite::Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM documents WHERE doc_id = ?1")?
+        .query_row([id.to_string()], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
+/// Inserts the change rows of a document whose `documents` row exists,
+/// records its new heads, and snapshots it every [`SNAPSHOT_EVERY`]
+/// changes.
+fn store_rows(
+    tx: &Connection,
+    key: &str,
+    doc: &mut AutoCommit,
+    rows: Vec<ChangeRow>,
+    now: i64,
+) -> rusqlite::Result<usize> {
     let mut stored = 0usize;
     {
         let mut ins = tx.prepare_cached(
@@ -222,7 +273,7 @@ pub(crate) fn persist(
         )?
         .query_row(params![key, heads, now, stored as i64], |r| r.get(0))?;
     if pending >= SNAPSHOT_EVERY {
-        snapshot(tx, &key, doc)?;
+        snapshot(tx, key, doc)?;
     }
     Ok(stored)
 }

@@ -297,6 +297,7 @@ fn terminal_options() -> OpenOptions {
         synchronous_full: false,
         wal: false,
         cache_docs: 64,
+        ..OpenOptions::default()
     }
 }
 
