@@ -8,13 +8,13 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use automerge::AutoCommit;
 use automerge::transaction::Transactable;
-use automerge::{AutoCommit, ChangeHash};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::document::{DocId, DocStore, DocWrite, Pipeline, Queued, is_valid_id};
+use crate::document::{DocId, DocStore, DocWrite, Pipeline, is_valid_id};
 use crate::domain::*;
 use crate::error::CommandError;
 use crate::replica::ReplicaIdentity;
@@ -442,11 +442,14 @@ impl Outcome {
     }
 }
 
-/// A document opened for writing by a command, with its heads before.
+/// A document a batch writes: the document with the batch's writes made
+/// in it; or, during a pipelined bulk load (see [`Pipeline`]), the writes
+/// held back, and the document itself only once the batch has had to read
+/// it (with the writes made until then).
 pub(crate) struct OpenDoc {
     pub(crate) id: DocId,
-    pub(crate) doc: AutoCommit,
-    pub(crate) before: Vec<ChangeHash>,
+    pub(crate) doc: Option<AutoCommit>,
+    pub(crate) held: Vec<DocWrite>,
 }
 
 /// A record a command wrote: document index, collection, id, and, when the
@@ -454,14 +457,6 @@ pub(crate) struct OpenDoc {
 /// projected from that value, see
 /// [`project_written`](crate::projection::project_written)).
 pub(crate) type Touched = (usize, String, String, Option<Arc<Value>>);
-
-/// What the commands of a batch wrote to documents: the documents with the
-/// writes made in them, or (during a pipelined bulk load, see
-/// [`Pipeline`]) the writes held back.
-pub(crate) enum Written {
-    Docs(Vec<OpenDoc>),
-    Queued(Queued),
-}
 
 /// What a command writes, gathered before one SQLite transaction stores it.
 pub(crate) struct WriteCtx<'a> {
@@ -474,11 +469,9 @@ pub(crate) struct WriteCtx<'a> {
     docs: Vec<OpenDoc>,
     pub(crate) touched: Vec<Touched>,
     pub(crate) counters: Vec<(String, i64)>,
-    /// During a bulk load, the thread that makes held-back writes.
+    /// During a bulk load, the thread that makes held-back writes: with
+    /// it, documents are opened with their writes held back.
     pipeline: Option<&'a mut Pipeline>,
-    /// The writes held back, while the batch has not needed to read a
-    /// document (then `docs` is empty and indexes go into `queued.docs`).
-    queued: Option<Queued>,
 }
 
 impl<'a> WriteCtx<'a> {
@@ -491,7 +484,6 @@ impl<'a> WriteCtx<'a> {
         now: Millis,
         pipeline: Option<&'a mut Pipeline>,
     ) -> Self {
-        let queued = pipeline.is_some().then(Queued::default);
         WriteCtx {
             conn,
             store,
@@ -503,16 +495,17 @@ impl<'a> WriteCtx<'a> {
             touched: Vec::new(),
             counters: Vec::new(),
             pipeline,
-            queued,
         }
     }
 
     /// Discards every uncommitted operation and returns documents to the
     /// cache (held-back writes never reached a document).
     pub(crate) fn discard(self) {
-        for mut d in self.docs {
-            d.doc.rollback();
-            self.store.put_back(d.id, d.doc);
+        for d in self.docs {
+            if let Some(mut doc) = d.doc {
+                doc.rollback();
+                self.store.put_back(d.id, doc);
+            }
         }
     }
 
@@ -544,26 +537,24 @@ impl<'a> WriteCtx<'a> {
         for key in order {
             let value = written.remove(&key).flatten();
             let (i, coll, id) = key;
-            if let (Some(v), Some(q)) = (&value, &self.queued) {
-                crate::projection::project_written(self.conn, v, &q.docs[i], &coll, &id)
-                    .map_err(|e| CommandError::Storage(e.to_string()))?;
-                continue;
-            }
-            if value.is_none() {
-                // Projected as merged: the document must hold the writes.
-                self.hold_back_no_more()?;
-            }
-            let d = &self.docs[i];
             match value {
-                Some(v) => crate::projection::project_written(self.conn, &v, &d.id, &coll, &id),
-                None => crate::projection::project(
-                    self.conn,
-                    &d.doc,
-                    &d.id,
-                    &coll,
-                    &id,
-                    crate::projection::Mode::Strict,
-                ),
+                Some(v) => {
+                    crate::projection::project_written(self.conn, &v, &self.docs[i].id, &coll, &id)
+                }
+                None => {
+                    // Projected as merged: the document must hold the writes.
+                    self.materialize(i)?;
+                    let d = &self.docs[i];
+                    let doc = d.doc.as_ref().expect("materialized");
+                    crate::projection::project(
+                        self.conn,
+                        doc,
+                        &d.id,
+                        &coll,
+                        &id,
+                        crate::projection::Mode::Strict,
+                    )
+                }
             }
             .map_err(|e| CommandError::Storage(e.to_string()))?;
         }
@@ -580,36 +571,37 @@ impl<'a> WriteCtx<'a> {
 
     /// Operations written to the open documents and not yet committed.
     pub(crate) fn pending_ops(&self) -> usize {
-        self.queued.as_ref().map_or(0, |q| q.writes.len())
-            + self.docs.iter().map(|d| d.doc.pending_ops()).sum::<usize>()
+        self.docs
+            .iter()
+            .map(|d| d.held.len() + d.doc.as_ref().map_or(0, |doc| doc.pending_ops()))
+            .sum()
     }
 
-    /// Takes the batch's documents back (once the pipeline has given back
-    /// those of the batch before) and makes the held-back writes in them:
-    /// from here on the batch writes its documents itself.
-    fn hold_back_no_more(&mut self) -> Result<()> {
-        let Some(q) = self.queued.take() else {
-            return Ok(());
-        };
-        if let Some(p) = self.pipeline.as_deref_mut() {
-            p.settle(self.conn, self.store)?;
+    /// Makes every write held back for document `i` in it, taking it from
+    /// the cache first (once the pipeline has given it back, if the batch
+    /// before wrote it too).
+    fn materialize(&mut self, i: usize) -> Result<()> {
+        if self.docs[i].doc.is_none() {
+            let id = self.docs[i].id.clone();
+            if let Some(p) = self.pipeline.as_deref_mut() {
+                p.settle_doc(self.conn, self.store, &id)?;
+            }
+            self.docs[i].doc = Some(self.store.take(self.conn, &id)?);
         }
-        for id in q.docs {
-            let mut doc = self.store.take(self.conn, &id)?;
-            let before = doc.get_heads();
-            self.docs.push(OpenDoc { id, doc, before });
-        }
-        for (i, w) in &q.writes {
-            w.apply(&mut self.docs[*i].doc)?;
+        let d = &mut self.docs[i];
+        let doc = d.doc.as_mut().expect("just taken");
+        for w in d.held.drain(..) {
+            w.apply(doc)?;
         }
         Ok(())
     }
 
-    /// Makes `write` in document `i`, or holds it back.
+    /// Makes `write` in document `i`, or, during a pipelined bulk load,
+    /// holds it back.
     fn write(&mut self, i: usize, write: DocWrite) -> Result<()> {
-        match &mut self.queued {
-            Some(q) => q.writes.push((i, write)),
-            None => write.apply(&mut self.docs[i].doc)?,
+        match (&mut self.docs[i].doc, &self.pipeline) {
+            (Some(doc), None) => write.apply(doc)?,
+            _ => self.docs[i].held.push(write),
         }
         Ok(())
     }
@@ -621,12 +613,9 @@ impl<'a> WriteCtx<'a> {
         self.counters.clear();
     }
 
-    /// What the batch wrote.
-    pub(crate) fn into_written(self) -> Written {
-        match self.queued {
-            Some(q) => Written::Queued(q),
-            None => Written::Docs(self.docs),
-        }
+    /// The documents the batch wrote.
+    pub(crate) fn into_docs(self) -> Vec<OpenDoc> {
+        self.docs
     }
 
     /// A new record id: 24 hex digits, the command's time in seconds (4
@@ -649,24 +638,18 @@ impl<'a> WriteCtx<'a> {
     }
 
     fn open(&mut self, id: &DocId) -> Result<usize> {
-        if let Some(q) = &mut self.queued {
-            return Ok(match q.docs.iter().position(|d| d == id) {
-                Some(i) => i,
-                None => {
-                    q.docs.push(id.clone());
-                    q.docs.len() - 1
-                }
-            });
-        }
         if let Some(i) = self.docs.iter().position(|d| &d.id == id) {
             return Ok(i);
         }
-        let mut doc = self.store.take(self.conn, id)?;
-        let before = doc.get_heads();
+        let doc = if self.pipeline.is_some() {
+            None
+        } else {
+            Some(self.store.take(self.conn, id)?)
+        };
         self.docs.push(OpenDoc {
             id: id.clone(),
             doc,
-            before,
+            held: Vec::new(),
         });
         Ok(self.docs.len() - 1)
     }

@@ -6,7 +6,7 @@ use automerge::{ActorId, AutoCommit, Change, ChangeHash};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::{self, Command, Outcome, WriteCtx, Written};
+use crate::commands::{self, Command, Outcome, WriteCtx};
 use crate::document::{self, DocId, DocStore, New, Pipeline, actor_for, is_valid_id};
 use crate::error::{ApplyError, CommandError, OpenError};
 use crate::projection::{self, Mode};
@@ -433,37 +433,40 @@ impl Replica {
             ctx.discard();
             return Ok(results);
         }
-        let written = ctx.into_written();
+        let docs = ctx.into_docs();
         let message = if cmds.len() == 1 {
             serde_json::json!({"user": user, "cmd": cmds[0].name()})
         } else {
             serde_json::json!({"user": user, "cmd": "batch", "commands": names})
         }
         .to_string();
-        let mut docs = match written {
-            Written::Queued(queued) => {
-                let pipeline = self
-                    .pipeline
-                    .as_mut()
-                    .expect("writes are held back only in a pipelined bulk load");
-                let handed = pipeline.hand_off(&self.conn, &mut self.store, queued, message, now);
-                if handed.is_err() {
-                    self.bulk = Bulk::Failed;
-                }
-                return handed.map(|()| results);
+        // Outside a bulk load the batch made its writes and commits here;
+        // during a pipelined one, every document goes to the pipeline (with
+        // the writes made in it so far, if the batch had to read it).
+        let mut mine = Vec::with_capacity(docs.len());
+        let mut held = Vec::new();
+        for d in docs {
+            match (d.doc, self.pipeline.is_some()) {
+                (Some(doc), false) => mine.push((d.id, doc)),
+                (doc, _) => held.push((d.id, doc, d.held)),
             }
-            Written::Docs(docs) => docs,
-        };
+        }
         let result = (|| -> Result<(), CommandError> {
-            for d in &mut docs {
-                let committed = d.doc.commit_with(
+            for (id, doc) in &mut mine {
+                let committed = doc.commit_with(
                     automerge::transaction::CommitOptions::default()
                         .with_message(message.clone())
                         .with_time(now / 1000),
                 );
                 if committed.is_some() {
-                    document::persist(conn, &d.id, &mut d.doc, &d.before, New::Local, now)?;
+                    document::persist(conn, id, doc, &[], New::Local, now)?;
                 }
+            }
+            if !held.is_empty() {
+                let pipeline = self.pipeline.as_mut().ok_or_else(|| {
+                    CommandError::Storage("writes held back outside a bulk load".into())
+                })?;
+                pipeline.hand_off(conn, &mut self.store, held, message.clone(), now)?;
             }
             if let Some(tx) = tx {
                 tx.commit()?;
@@ -472,16 +475,16 @@ impl Replica {
         })();
         match result {
             Ok(()) => {
-                for d in docs {
-                    self.store.put_back(d.id, d.doc);
+                for (id, doc) in mine {
+                    self.store.put_back(id, doc);
                 }
                 Ok(results)
             }
             Err(e) => {
                 // The documents in memory hold a change SQLite did not store:
                 // drop them so the next access reloads the stored truth.
-                for d in &docs {
-                    self.store.evict(&d.id);
+                for (id, _) in &mine {
+                    self.store.evict(id);
                 }
                 if in_bulk {
                     self.bulk = Bulk::Failed;

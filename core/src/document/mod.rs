@@ -47,7 +47,7 @@ use std::fmt;
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, transaction::Transactable};
 
 pub(crate) use codec::{all_values as codec_all_values, insert_json, read_json, write_json};
-pub(crate) use pipeline::{DocWrite, Pipeline, Queued};
+pub(crate) use pipeline::{DocWrite, Pipeline};
 pub(crate) use store::{
     ChangeRow, DEFAULT_CACHE_DOCS, DocStore, New, is_stored, list, load, local_rows, persist,
     persist_rows,

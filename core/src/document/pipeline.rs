@@ -9,22 +9,22 @@
 //! they are handed to a [`Pipeline`], whose thread applies them, commits
 //! each document with the batch's message and time, and encodes the change
 //! rows, while the writing thread validates and projects the next batch.
-//! When that batch ends, the first batch's rows are stored (in the bulk's
-//! transaction) and its documents go back to the cache.
+//! Each document comes back, and its change rows are stored (in the bulk's
+//! transaction), when a later batch needs it or the bulk load commits.
 //!
 //! The documents get the same operations in the same order, and the same
 //! commit message and time, as when the batch applies them itself: the
 //! same changes, byte for byte (a test compares both ways). A batch that
-//! must read a document (an update projects the record as merged) first
-//! takes its documents back and applies its writes itself.
-
-use std::sync::Arc;
-use std::sync::mpsc;
+//! must read a document (an update projects the record as merged) takes
+//! that document back (waiting for the thread only if the batch before
+//! wrote it) and makes its writes there itself.
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{AutoCommit, ObjId, ROOT, ReadDoc};
 use rusqlite::Connection;
 use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::mpsc;
 
 use super::{ChangeRow, DocId, DocStore, IMMUTABLE_COLLECTIONS, insert_json, write_json};
 use crate::domain::Millis;
@@ -141,62 +141,61 @@ impl DocWrite {
     }
 }
 
-/// A batch's writes, held back: the documents they go to (indexed by the
-/// writes) and the writes in the order the commands made them.
-#[derive(Debug, Default)]
-pub(crate) struct Queued {
-    pub(crate) docs: Vec<DocId>,
-    pub(crate) writes: Vec<(usize, DocWrite)>,
-}
-
-/// A batch for the pipeline's thread: its documents (each with whether
-/// the replica already stores it), its writes, and how to commit.
+/// A batch for the pipeline's thread: its documents, each with whether the
+/// replica already stores it and the writes to make in it, and how to
+/// commit.
 struct Job {
-    docs: Vec<(DocId, AutoCommit, bool)>,
-    writes: Vec<(usize, DocWrite)>,
+    docs: Vec<(DocId, AutoCommit, bool, Vec<DocWrite>)>,
     message: String,
     now: Millis,
 }
 
-/// A batch the thread made: its documents, each with the change rows to
-/// store (none when the batch wrote nothing there).
+/// A document the thread made: the document, and the change rows to store
+/// (none when nothing was written there), with the batch's time.
 struct Made {
-    docs: Vec<(DocId, AutoCommit, Option<Vec<ChangeRow>>)>,
+    id: DocId,
+    doc: AutoCommit,
+    rows: Option<Vec<ChangeRow>>,
     now: Millis,
 }
 
-fn make(job: Job) -> Result<Made, CommandError> {
-    let Job {
-        mut docs,
-        writes,
-        message,
-        now,
-    } = job;
-    for (i, w) in &writes {
-        w.apply(&mut docs[*i].1)?;
+/// Makes one document of a job: its writes, in the order the commands made
+/// them, then the commit and the change rows.
+fn make(
+    id: DocId,
+    mut doc: AutoCommit,
+    stored: bool,
+    writes: Vec<DocWrite>,
+    message: &str,
+    now: Millis,
+) -> Result<Made, CommandError> {
+    for w in &writes {
+        w.apply(&mut doc)?;
     }
-    let docs = docs
-        .into_iter()
-        .map(|(id, mut doc, stored)| {
-            let committed = doc.commit_with(
-                CommitOptions::default()
-                    .with_message(message.clone())
-                    .with_time(now / 1000),
-            );
-            let rows = committed.map(|_| super::local_rows(&mut doc, stored));
-            (id, doc, rows)
-        })
-        .collect();
-    Ok(Made { docs, now })
+    let committed = doc.commit_with(
+        CommitOptions::default()
+            .with_message(message.to_string())
+            .with_time(now / 1000),
+    );
+    let rows = committed.map(|_| super::local_rows(&mut doc, stored));
+    Ok(Made { id, doc, rows, now })
 }
 
 /// The thread that applies and commits held-back writes during a bulk
-/// load, one batch at a time, one batch behind the writing thread.
+/// load, one batch behind the writing thread. It sends each document back
+/// as soon as it is made, so that a batch that needs one document of the
+/// batch before waits for that document only.
 pub(crate) struct Pipeline {
     jobs: Option<mpsc::Sender<Job>>,
     made: mpsc::Receiver<Result<Made, CommandError>>,
     worker: Option<std::thread::JoinHandle<()>>,
-    in_flight: bool,
+    /// Documents handed to the thread and not back yet, in the order it
+    /// sends them back.
+    in_flight: Vec<DocId>,
+}
+
+fn died() -> CommandError {
+    CommandError::Storage("the bulk load's document thread died".into())
 }
 
 impl Pipeline {
@@ -208,8 +207,11 @@ impl Pipeline {
             .name("bulk-documents".into())
             .spawn(move || {
                 for job in todo {
-                    if done.send(make(job)).is_err() {
-                        return;
+                    for (id, doc, stored, writes) in job.docs {
+                        let made = make(id, doc, stored, writes, &job.message, job.now);
+                        if done.send(made).is_err() {
+                            return;
+                        }
                     }
                 }
             })
@@ -218,74 +220,91 @@ impl Pipeline {
             jobs: Some(jobs),
             made,
             worker: Some(worker),
-            in_flight: false,
+            in_flight: Vec::new(),
         }
     }
 
-    /// Waits for the batch in flight, if any, stores its change rows in
-    /// `conn`'s open transaction and gives its documents back to `store`.
-    /// On error the batch's documents are lost (the caller fails the bulk
-    /// load, which rolls back).
+    /// Takes the next document the thread made, stores its change rows in
+    /// `conn`'s open transaction and gives it back to `store`. On error the
+    /// document is lost (the caller fails the bulk load, which rolls back).
+    fn receive_one(&mut self, conn: &Connection, store: &mut DocStore) -> Result<(), CommandError> {
+        if self.in_flight.is_empty() {
+            return Ok(());
+        }
+        self.in_flight.remove(0);
+        let Made {
+            id,
+            mut doc,
+            rows,
+            now,
+        } = self.made.recv().map_err(|_| died())??;
+        if let Some(rows) = rows {
+            super::persist_rows(conn, &id, &mut doc, rows, now)?;
+        }
+        store.put_back(id, doc);
+        Ok(())
+    }
+
+    /// Waits until the thread has given document `id` back, if it has it
+    /// (storing what it gave back before it, too).
+    pub(crate) fn settle_doc(
+        &mut self,
+        conn: &Connection,
+        store: &mut DocStore,
+        id: &DocId,
+    ) -> Result<(), CommandError> {
+        while self.in_flight.contains(id) {
+            self.receive_one(conn, store)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until the thread has given every document back.
     pub(crate) fn settle(
         &mut self,
         conn: &Connection,
         store: &mut DocStore,
     ) -> Result<(), CommandError> {
-        if !self.in_flight {
-            return Ok(());
+        while !self.in_flight.is_empty() {
+            self.receive_one(conn, store)?;
         }
-        self.in_flight = false;
-        let made = self
-            .made
-            .recv()
-            .map_err(|_| CommandError::Storage("the bulk load's document thread died".into()))??;
-        let mut result = Ok(());
-        for (id, mut doc, rows) in made.docs {
-            if result.is_ok()
-                && let Some(rows) = rows
-            {
-                result = super::persist_rows(conn, &id, &mut doc, rows, made.now)
-                    .map(|_| ())
-                    .map_err(CommandError::from);
-            }
-            if result.is_ok() {
-                store.put_back(id, doc);
-            }
-        }
-        result
+        Ok(())
     }
 
-    /// Hands a batch's held-back writes to the thread, once the batch
-    /// before it is settled: its documents are taken from `store` (loaded
-    /// if need be) and come back at the next [`Pipeline::settle`].
+    /// Hands the documents a batch wrote to the thread, with the writes held
+    /// back for them: each not taken yet is taken from `store` (once the
+    /// thread has given it back, if the batch before wrote it too; loaded
+    /// if need be), and each comes back,
+    /// committed, through [`Pipeline::settle_doc`] or [`Pipeline::settle`].
+    /// The documents with the fewest writes are made first, so that the
+    /// next batch, waiting for one of them, waits least.
     pub(crate) fn hand_off(
         &mut self,
         conn: &Connection,
         store: &mut DocStore,
-        queued: Queued,
+        mut held: Vec<(DocId, Option<AutoCommit>, Vec<DocWrite>)>,
         message: String,
         now: Millis,
     ) -> Result<(), CommandError> {
-        self.settle(conn, store)?;
-        let mut docs = Vec::with_capacity(queued.docs.len());
-        for id in queued.docs {
+        held.sort_by_key(|(_, _, writes)| writes.len());
+        let mut docs = Vec::with_capacity(held.len());
+        for (id, doc, writes) in held {
+            let doc = match doc {
+                Some(doc) => doc,
+                None => {
+                    self.settle_doc(conn, store, &id)?;
+                    store.take(conn, &id)?
+                }
+            };
             let stored = super::is_stored(conn, &id)?;
-            let doc = store.take(conn, &id)?;
-            docs.push((id, doc, stored));
+            docs.push((id, doc, stored, writes));
         }
-        let job = Job {
-            docs,
-            writes: queued.writes,
-            message,
-            now,
-        };
-        let sent = self.jobs.as_ref().is_some_and(|j| j.send(job).is_ok());
-        if !sent {
-            return Err(CommandError::Storage(
-                "the bulk load's document thread died".into(),
-            ));
+        let ids: Vec<DocId> = docs.iter().map(|(id, ..)| id.clone()).collect();
+        let job = Job { docs, message, now };
+        if self.jobs.as_ref().is_none_or(|j| j.send(job).is_err()) {
+            return Err(died());
         }
-        self.in_flight = true;
+        self.in_flight.extend(ids);
         Ok(())
     }
 }
