@@ -612,6 +612,12 @@ fn finish_deferred(
 ) -> Result<(), GenerateError> {
     let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
     let conn = replica.connection();
+    // The index builds and the totals' GROUP BYs sort millions of rows:
+    // SQLite's sorter may use the other cores (the pipeline's thread is
+    // idle by now).
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    conn.pragma_update(None, "threads", cores as i64)
+        .map_err(storage)?;
     conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
     deferred
         .restore(conn)
