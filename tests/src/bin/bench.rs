@@ -21,12 +21,6 @@
 //! the queries again on a server dataset already in DIR.
 
 use std::path::PathBuf;
-
-// The generator and the engine allocate a small value for nearly every
-// field they encode, decode or bind; glibc's allocator was a sixth of the
-// generator's time.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 use store_tests::bench::{self, Generator, NamedSize, Options};
