@@ -713,12 +713,7 @@ impl Replica {
     }
 
     fn has_doc(&self, doc_id: &DocId) -> rusqlite::Result<bool> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM documents WHERE doc_id = ?1")?
-            .query_row([doc_id.to_string()], |_| Ok(()))
-            .optional()?
-            .is_some())
+        document::is_stored(&self.conn, doc_id)
     }
 
     /// The hashes among `hashes` that this replica holds in `doc`.

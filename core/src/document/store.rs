@@ -149,12 +149,7 @@ pub(crate) fn persist(
     now: i64,
 ) -> rusqlite::Result<usize> {
     let key = id.to_string();
-    let created = tx
-        .prepare_cached(
-            "INSERT OR IGNORE INTO documents(doc_id, kind, updated_at) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![key, id.kind().as_str(), now])?
-        == 1;
+    let created = register(tx, &key, id, now)?;
     // A document stored for the first time must include its genesis change,
     // which `before` (taken from the in-memory genesis) already covers.
     let rows: Vec<ChangeRow> = match new {
@@ -222,11 +217,19 @@ pub(crate) fn persist_rows(
     now: i64,
 ) -> rusqlite::Result<usize> {
     let key = id.to_string();
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO documents(doc_id, kind, updated_at) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![key, id.kind().as_str(), now])?;
+    register(tx, &key, id, now)?;
     store_rows(tx, &key, doc, rows, now)
+}
+
+/// Adds the `documents` row of a document the replica did not store yet;
+/// true when it was new.
+fn register(tx: &Connection, key: &str, id: &DocId, now: i64) -> rusqlite::Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO documents(doc_id, kind, updated_at) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![key, id.kind().as_str(), now])?
+        == 1)
 }
 
 /// Whether the replica stores document `id`.
