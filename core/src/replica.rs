@@ -530,8 +530,9 @@ impl Replica {
     /// The documents are written by a second thread, one batch behind (see
     /// `document::pipeline`): while a batch's commands are validated and
     /// projected, the batch before it is spliced into the documents,
-    /// committed and encoded, and its changes are stored when this batch
-    /// ends. The changes are the ones the batches would make themselves.
+    /// committed and encoded; each document's changes are stored when a
+    /// later batch needs that document or the bulk load commits. The
+    /// changes are the ones the batches would make themselves.
     /// Reading documents ([`Replica::heads`], [`Replica::changes_since`])
     /// first waits for that thread; [`Replica::doc_ids`] may miss a
     /// document the last batch created until the bulk load is committed.
