@@ -51,6 +51,11 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("v5_daily_categories.sql"),
         down: include_str!("v5_daily_categories_down.sql"),
     },
+    Migration {
+        name: "check_comparisons",
+        up: include_str!("v6_check_comparisons.sql"),
+        down: include_str!("v6_check_comparisons_down.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.
