@@ -542,7 +542,24 @@ impl<'a> WriteCtx<'a> {
                     crate::projection::project_written(self.conn, &v, &self.docs[i].id, &coll, &id)
                 }
                 None => {
-                    // Projected as merged: the document must hold the writes.
+                    // Projected as merged: from the value the bulk load's
+                    // commands wrote for it if they created it, otherwise
+                    // from the document, which must then hold the writes.
+                    let local = self
+                        .pipeline
+                        .as_deref()
+                        .and_then(|p| p.local_record(&self.docs[i].id, &coll, &id));
+                    if let Some(v) = local {
+                        crate::projection::project_local(
+                            self.conn,
+                            &v,
+                            &self.docs[i].id,
+                            &coll,
+                            &id,
+                        )
+                        .map_err(|e| CommandError::Storage(e.to_string()))?;
+                        continue;
+                    }
                     self.materialize(i)?;
                     let d = &self.docs[i];
                     let doc = d.doc.as_ref().expect("materialized");
@@ -599,9 +616,14 @@ impl<'a> WriteCtx<'a> {
     /// Makes `write` in document `i`, or, during a pipelined bulk load,
     /// holds it back.
     fn write(&mut self, i: usize, write: DocWrite) -> Result<()> {
-        match (&mut self.docs[i].doc, &self.pipeline) {
+        match (&mut self.docs[i].doc, self.pipeline.as_deref_mut()) {
             (Some(doc), None) => write.apply(doc)?,
-            _ => self.docs[i].held.push(write),
+            (_, pipeline) => {
+                if let Some(p) = pipeline {
+                    p.note(&self.docs[i].id, &write)?;
+                }
+                self.docs[i].held.push(write);
+            }
         }
         Ok(())
     }

@@ -191,8 +191,9 @@ pub(crate) fn project(
 enum Source<'a> {
     /// Its document: the record as merged, with its concurrent values.
     Doc(&'a AutoCommit),
-    /// The value a local command has just written for a new record: what
-    /// its document reads back (see [`project_written`]).
+    /// The value local commands wrote for a record they created (see
+    /// [`project_written`] and [`project_local`]): what its document reads
+    /// back.
     Written(&'a serde_json::Value),
 }
 
@@ -214,6 +215,23 @@ pub(crate) fn project_written(
     id: &str,
 ) -> Result<(), ProjectError> {
     project_inner(tx, Source::Written(value), doc_id, coll, id, true)
+}
+
+/// Projects a record created during the running bulk load, and changed
+/// since only by its local commands, from the value they wrote with their
+/// changes made over it (see `document::pipeline`), as [`project`] in
+/// [`Mode::Strict`] would project it from the document.
+///
+/// Unlike [`project_written`] the record has rows to replace. Like it, it
+/// has one writer: no concurrent values, so no conflicts to record.
+pub(crate) fn project_local(
+    tx: &Connection,
+    value: &serde_json::Value,
+    doc_id: &DocId,
+    coll: &str,
+    id: &str,
+) -> Result<(), ProjectError> {
+    project_inner(tx, Source::Written(value), doc_id, coll, id, false)
 }
 
 /// `execute` through the statement cache: the projection runs the same few
@@ -1179,8 +1197,9 @@ fn resolve_unique(
     Ok(())
 }
 
-/// Records the fields of `obj` that hold concurrent values. A `fresh`
-/// record was written once, by one actor, in one change: it has none.
+/// Records the fields of `obj` that hold concurrent values. A record
+/// projected from the value written has none: it was written by local
+/// commands only, and created by them (a `fresh` one in this very change).
 #[allow(clippy::too_many_arguments)]
 fn conflicts(
     tx: &Connection,
@@ -1192,11 +1211,6 @@ fn conflicts(
     fields: &[&str],
 ) -> rusqlite::Result<()> {
     let (false, Source::Doc(doc), Some(obj)) = (fresh, src, obj) else {
-        // Only a fresh record is projected from the value written.
-        debug_assert!(
-            fresh,
-            "{kind} {id}: a record with a past is read from its document"
-        );
         return Ok(());
     };
     tx.prepare_cached("DELETE FROM field_conflicts WHERE record_kind = ?1 AND record_id = ?2")?

@@ -500,6 +500,17 @@ impl Replica {
             .map_err(|e| ApplyError::Storage(e.to_string()))
     }
 
+    /// [`Replica::settle`] before changing documents otherwise than by
+    /// commands: the pipeline's values of the records the bulk load
+    /// created may no longer be those records as merged.
+    fn settle_for_changing(&mut self) -> Result<(), ApplyError> {
+        self.settle_for_reading()?;
+        if let Some(p) = self.pipeline.as_mut() {
+            p.forget_local();
+        }
+        Ok(())
+    }
+
     /// Stores what the bulk load's document thread has made, so that the
     /// documents in the cache and in SQLite hold every batch executed.
     fn settle(&mut self) -> Result<(), CommandError> {
@@ -627,7 +638,7 @@ impl Replica {
         &mut self,
         batch: Vec<(DocId, Vec<Vec<u8>>)>,
     ) -> Result<Vec<ApplyReport>, ApplyError> {
-        self.settle_for_reading()?;
+        self.settle_for_changing()?;
         // Read the clock only when something is stored, as a single apply
         // always did: a seeded clock advances at every reading.
         let mut now: Option<i64> = None;
@@ -767,7 +778,7 @@ impl Replica {
     /// document again. The result must equal the incrementally maintained
     /// tables (a test checks it).
     pub fn rebuild_projection(&mut self) -> Result<(), ApplyError> {
-        self.settle_for_reading()?;
+        self.settle_for_changing()?;
         let ids = document::list(&self.conn)?;
         self.store.clear();
         let tx = self.conn.transaction()?;
