@@ -538,11 +538,12 @@ impl Replica {
     /// is left. Changes from other replicas must not be applied during a
     /// bulk load.
     ///
-    /// The documents are written by a second thread, one batch behind (see
-    /// `document::pipeline`): while a batch's commands are validated and
-    /// projected, the batch before it is spliced into the documents,
-    /// committed and encoded; each document's changes are stored when a
-    /// later batch needs that document or the bulk load commits. The
+    /// The documents are written by a second thread, behind the batches
+    /// (see `document::pipeline`): while a batch's commands are validated
+    /// and projected, the batches before it are spliced into the
+    /// documents, committed and encoded. The thread keeps the documents;
+    /// their changes are stored when a batch must read one of them (then
+    /// that one comes back) or the bulk load commits (then all do). The
     /// changes are the ones the batches would make themselves.
     /// Reading documents ([`Replica::heads`], [`Replica::changes_since`])
     /// first waits for that thread; [`Replica::doc_ids`] may miss a

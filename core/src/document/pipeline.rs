@@ -28,7 +28,9 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::mpsc;
 
-use super::{ChangeRow, DocId, DocStore, IMMUTABLE_COLLECTIONS, insert_json, write_json};
+use super::{
+    DocId, DocStore, IMMUTABLE_COLLECTIONS, MadeRows, SNAPSHOT_EVERY, insert_json, write_json,
+};
 use crate::domain::Millis;
 use crate::error::CommandError;
 
@@ -216,57 +218,146 @@ impl DocWrite {
 /// A record: its document, collection and id.
 type LocalKey = (DocId, String, String);
 
-/// A batch for the pipeline's thread: its documents, each with whether the
-/// replica already stores it and the writes to make in it, and how to
-/// commit.
-struct Job {
-    docs: Vec<(DocId, AutoCommit, bool, Vec<DocWrite>)>,
-    message: String,
-    now: Millis,
-}
-
-/// A document the thread made: the document, and the change rows to store
-/// (none when nothing was written there), with the batch's time.
-struct Made {
-    id: DocId,
+/// A document given to the pipeline's thread, with what it must know to
+/// make its change rows and snapshots as `document::persist` would.
+struct Given {
     doc: AutoCommit,
-    rows: Option<Vec<ChangeRow>>,
-    now: Millis,
+    /// Whether the replica stores the document (if not, its first rows
+    /// are all its changes).
+    stored: bool,
+    /// Changes stored since its snapshot.
+    pending: i64,
 }
 
-/// Makes one document of a job: its writes, in the order the commands made
-/// them, then the commit and the change rows.
+/// Work for the pipeline's thread, done in the order sent.
+enum Job {
+    /// A batch's documents, each given with it or, if the thread kept it
+    /// from an earlier batch, not; with the writes to make in it, and how
+    /// to commit.
+    Batch {
+        docs: Vec<(DocId, Option<Given>, Vec<DocWrite>)>,
+        message: String,
+        now: Millis,
+    },
+    /// Give this document back, or every document kept if `None`.
+    GiveBack(Option<DocId>),
+}
+
+/// What the thread sends, in the order it does it.
+enum Out {
+    /// The change rows of a document it made (none when nothing was
+    /// written there), with the batch's time.
+    Made {
+        id: DocId,
+        rows: Option<MadeRows>,
+        now: Millis,
+    },
+    /// A document it gave back.
+    Back { id: DocId, doc: Box<AutoCommit> },
+    /// It gave back every document it kept.
+    AllBack,
+}
+
+/// Makes one document of a batch: its writes, in the order the commands
+/// made them, then the commit, the change rows and, when the rows bring
+/// its stored changes to `SNAPSHOT_EVERY`, the snapshot `store_rows`
+/// takes there.
 fn make(
-    id: DocId,
-    mut doc: AutoCommit,
-    stored: bool,
+    given: &mut Given,
     writes: Vec<DocWrite>,
     message: &str,
     now: Millis,
-) -> Result<Made, CommandError> {
+) -> Result<Option<MadeRows>, CommandError> {
+    let doc = &mut given.doc;
     for w in &writes {
-        w.apply(&mut doc)?;
+        w.apply(doc)?;
     }
     let committed = doc.commit_with(
         CommitOptions::default()
             .with_message(message.to_string())
             .with_time(now / 1000),
     );
-    let rows = committed.map(|_| super::local_rows(&mut doc, stored));
-    Ok(Made { id, doc, rows, now })
+    if committed.is_none() {
+        return Ok(None);
+    }
+    let rows = super::local_rows(doc, given.stored);
+    given.stored = true;
+    given.pending += rows.len() as i64;
+    let snapshot = (given.pending >= SNAPSHOT_EVERY).then(|| {
+        given.pending = 0;
+        doc.save()
+    });
+    Ok(Some(MadeRows {
+        rows,
+        heads: doc.get_heads(),
+        snapshot,
+    }))
+}
+
+/// The pipeline's thread: makes each batch's documents and keeps them for
+/// the next batch until it is asked for them.
+fn work(todo: mpsc::Receiver<Job>, done: mpsc::Sender<Result<Out, CommandError>>) {
+    let mut kept: std::collections::HashMap<DocId, Given> = Default::default();
+    for job in todo {
+        let sent = match job {
+            Job::Batch { docs, message, now } => {
+                for (id, given, writes) in docs {
+                    let Some(mut given) = given.or_else(|| kept.remove(&id)) else {
+                        let _ = done.send(Err(CommandError::Storage(format!(
+                            "the bulk load's thread was not given document {id}"
+                        ))));
+                        return;
+                    };
+                    let made = make(&mut given, writes, &message, now);
+                    let failed = made.is_err();
+                    let out = made.map(|rows| Out::Made {
+                        id: id.clone(),
+                        rows,
+                        now,
+                    });
+                    if done.send(out).is_err() || failed {
+                        // A document a write failed in is in no known state.
+                        return;
+                    }
+                    kept.insert(id, given);
+                }
+                Ok(())
+            }
+            Job::GiveBack(Some(id)) => match kept.remove(&id) {
+                Some(g) => done.send(Ok(Out::Back {
+                    id,
+                    doc: Box::new(g.doc),
+                })),
+                None => Ok(()),
+            },
+            Job::GiveBack(None) => kept
+                .drain()
+                .try_for_each(|(id, g)| {
+                    done.send(Ok(Out::Back {
+                        id,
+                        doc: Box::new(g.doc),
+                    }))
+                })
+                .and_then(|()| done.send(Ok(Out::AllBack))),
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
 }
 
 /// The thread that applies and commits held-back writes during a bulk
-/// load, one batch behind the writing thread. It sends each document back
-/// as soon as it is made, so that a batch that needs one document of the
-/// batch before waits for that document only.
+/// load, one batch behind the writing thread. It keeps the documents it
+/// made for the next batch, sending only their change rows, so that a
+/// batch hands its writes over without waiting for the batch before; a
+/// batch that must read a document asks for that document only.
 pub(crate) struct Pipeline {
     jobs: Option<mpsc::Sender<Job>>,
-    made: mpsc::Receiver<Result<Made, CommandError>>,
+    made: mpsc::Receiver<Result<Out, CommandError>>,
     worker: Option<std::thread::JoinHandle<()>>,
-    /// Documents handed to the thread and not back yet, in the order it
-    /// sends them back.
-    in_flight: Vec<DocId>,
+    /// Documents the thread has (or will have once it reaches the batches
+    /// sent), until it gives them back.
+    kept: std::collections::HashSet<DocId>,
     /// The records created during this bulk load in collections whose
     /// records change, with the writes held back for them made over the
     /// value (see [`Pipeline::note`]).
@@ -284,24 +375,121 @@ impl Pipeline {
         let (done, made) = mpsc::channel();
         let worker = std::thread::Builder::new()
             .name("bulk-documents".into())
-            .spawn(move || {
-                for job in todo {
-                    for (id, doc, stored, writes) in job.docs {
-                        let made = make(id, doc, stored, writes, &job.message, job.now);
-                        if done.send(made).is_err() {
-                            return;
-                        }
-                    }
-                }
-            })
+            .spawn(move || work(todo, done))
             .expect("spawning the bulk load's document thread");
         Pipeline {
             jobs: Some(jobs),
             made,
             worker: Some(worker),
-            in_flight: Vec::new(),
+            kept: Default::default(),
             local: Default::default(),
         }
+    }
+
+    fn send(&self, job: Job) -> Result<(), CommandError> {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
+            _ => Err(died()),
+        }
+    }
+
+    /// Takes the next thing the thread sent: stores change rows in
+    /// `conn`'s open transaction, and gives documents back to `store`. On
+    /// error the documents the thread kept are lost (the caller fails the
+    /// bulk load, which rolls back).
+    fn receive_one(
+        &mut self,
+        conn: &Connection,
+        store: &mut DocStore,
+    ) -> Result<bool, CommandError> {
+        match self.made.recv().map_err(|_| died())?? {
+            Out::Made { id, rows, now } => {
+                if let Some(rows) = rows {
+                    super::persist_rows(conn, &id, rows, now)?;
+                }
+                Ok(false)
+            }
+            Out::Back { id, doc } => {
+                self.kept.remove(&id);
+                store.put_back(id, *doc);
+                Ok(false)
+            }
+            Out::AllBack => Ok(true),
+        }
+    }
+
+    /// Takes document `id` back from the thread, if it has it, into
+    /// `store`, once it made every batch sent (storing the change rows it
+    /// made before).
+    pub(crate) fn settle_doc(
+        &mut self,
+        conn: &Connection,
+        store: &mut DocStore,
+        id: &DocId,
+    ) -> Result<(), CommandError> {
+        if !self.kept.contains(id) {
+            return Ok(());
+        }
+        self.send(Job::GiveBack(Some(id.clone())))?;
+        while self.kept.contains(id) {
+            self.receive_one(conn, store)?;
+        }
+        Ok(())
+    }
+
+    /// Takes every document back from the thread, once it made every
+    /// batch sent, storing their change rows.
+    pub(crate) fn settle(
+        &mut self,
+        conn: &Connection,
+        store: &mut DocStore,
+    ) -> Result<(), CommandError> {
+        self.send(Job::GiveBack(None))?;
+        while !self.receive_one(conn, store)? {}
+        if let Some(id) = self.kept.iter().next() {
+            return Err(CommandError::Storage(format!(
+                "the bulk load's thread did not give document {id} back"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Hands the documents a batch wrote to the thread, with the writes
+    /// held back for them. A document the thread kept from the batch
+    /// before stays there; another is given from this batch (if the batch
+    /// had to read it) or from `store`. They come back through
+    /// [`Pipeline::settle_doc`] or [`Pipeline::settle`].
+    pub(crate) fn hand_off(
+        &mut self,
+        conn: &Connection,
+        store: &mut DocStore,
+        held: Vec<(DocId, Option<AutoCommit>, Vec<DocWrite>)>,
+        message: String,
+        now: Millis,
+    ) -> Result<(), CommandError> {
+        let mut docs = Vec::with_capacity(held.len());
+        for (id, doc, writes) in held {
+            let given = match doc {
+                None if self.kept.contains(&id) => None,
+                doc => {
+                    let doc = match doc {
+                        Some(doc) => doc,
+                        None => store.take(conn, &id)?,
+                    };
+                    // The thread has nothing of this document's in flight:
+                    // the stored count is its own.
+                    let pending = super::pending_changes(conn, &id)?;
+                    Some(Given {
+                        doc,
+                        stored: pending.is_some(),
+                        pending: pending.unwrap_or(0),
+                    })
+                }
+            };
+            self.kept.insert(id.clone());
+            docs.push((id, given, writes));
+        }
+        self.send(Job::Batch { docs, message, now })
     }
 
     /// Takes note of `write`, held back for document `doc`, in the values
@@ -350,90 +538,6 @@ impl Pipeline {
     pub(crate) fn forget_local(&mut self) {
         self.local.clear();
     }
-
-    /// Takes the next document the thread made, stores its change rows in
-    /// `conn`'s open transaction and gives it back to `store`. On error the
-    /// document is lost (the caller fails the bulk load, which rolls back).
-    fn receive_one(&mut self, conn: &Connection, store: &mut DocStore) -> Result<(), CommandError> {
-        if self.in_flight.is_empty() {
-            return Ok(());
-        }
-        self.in_flight.remove(0);
-        let Made {
-            id,
-            mut doc,
-            rows,
-            now,
-        } = self.made.recv().map_err(|_| died())??;
-        if let Some(rows) = rows {
-            super::persist_rows(conn, &id, &mut doc, rows, now)?;
-        }
-        store.put_back(id, doc);
-        Ok(())
-    }
-
-    /// Waits until the thread has given document `id` back, if it has it
-    /// (storing what it gave back before it, too).
-    pub(crate) fn settle_doc(
-        &mut self,
-        conn: &Connection,
-        store: &mut DocStore,
-        id: &DocId,
-    ) -> Result<(), CommandError> {
-        while self.in_flight.contains(id) {
-            self.receive_one(conn, store)?;
-        }
-        Ok(())
-    }
-
-    /// Waits until the thread has given every document back.
-    pub(crate) fn settle(
-        &mut self,
-        conn: &Connection,
-        store: &mut DocStore,
-    ) -> Result<(), CommandError> {
-        while !self.in_flight.is_empty() {
-            self.receive_one(conn, store)?;
-        }
-        Ok(())
-    }
-
-    /// Hands the documents a batch wrote to the thread, with the writes held
-    /// back for them: each not taken yet is taken from `store` (once the
-    /// thread has given it back, if the batch before wrote it too; loaded
-    /// if need be), and each comes back,
-    /// committed, through [`Pipeline::settle_doc`] or [`Pipeline::settle`].
-    /// The documents with the fewest writes are made first, so that the
-    /// next batch, waiting for one of them, waits least.
-    pub(crate) fn hand_off(
-        &mut self,
-        conn: &Connection,
-        store: &mut DocStore,
-        mut held: Vec<(DocId, Option<AutoCommit>, Vec<DocWrite>)>,
-        message: String,
-        now: Millis,
-    ) -> Result<(), CommandError> {
-        held.sort_by_key(|(_, _, writes)| writes.len());
-        let mut docs = Vec::with_capacity(held.len());
-        for (id, doc, writes) in held {
-            let doc = match doc {
-                Some(doc) => doc,
-                None => {
-                    self.settle_doc(conn, store, &id)?;
-                    store.take(conn, &id)?
-                }
-            };
-            let stored = super::is_stored(conn, &id)?;
-            docs.push((id, doc, stored, writes));
-        }
-        let ids: Vec<DocId> = docs.iter().map(|(id, ..)| id.clone()).collect();
-        let job = Job { docs, message, now };
-        if self.jobs.as_ref().is_none_or(|j| j.send(job).is_err()) {
-            return Err(died());
-        }
-        self.in_flight.extend(ids);
-        Ok(())
-    }
 }
 
 impl Drop for Pipeline {
@@ -449,7 +553,101 @@ impl Drop for Pipeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::document::{genesis, read_json};
+    use crate::document::{New, genesis, persist, read_json};
+    use automerge::ActorId;
+
+    fn order_put(n: usize) -> DocWrite {
+        DocWrite::Put {
+            coll: "orders".into(),
+            id: format!("o{n}"),
+            value: Arc::new(json!({"number": n, "status": "booked", "history": []})),
+        }
+    }
+
+    fn rows(conn: &Connection, sql: &str) -> Vec<Vec<String>> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let n = stmt.column_count();
+        stmt.query_map([], |row| {
+            (0..n)
+                .map(|i| {
+                    row.get::<_, rusqlite::types::Value>(i)
+                        .map(|v| format!("{v:?}"))
+                })
+                .collect()
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    }
+
+    /// The thread stores what `persist` stores, batch after batch: the
+    /// same change rows, heads and counts, and a snapshot at the same
+    /// change, whether it kept the document since the batch before or
+    /// was given it again after the writing thread took it back.
+    #[test]
+    fn the_thread_stores_what_persist_stores_snapshots_included() {
+        let id = DocId::Workshop {
+            branch: "B1".into(),
+            month: 202601,
+        };
+        let actor = ActorId::from(b"T1.test".as_slice());
+        let open = || {
+            let mut c = Connection::open_in_memory().unwrap();
+            crate::schema::migrate(&mut c, 0).unwrap();
+            c
+        };
+        let batches = SNAPSHOT_EVERY as usize + 40;
+        let message = |n: usize| format!("batch {n}");
+
+        let alone = open();
+        let mut doc = genesis(&id);
+        doc.set_actor(actor.clone());
+        for n in 0..batches {
+            order_put(n).apply(&mut doc).unwrap();
+            doc.commit_with(
+                CommitOptions::default()
+                    .with_message(message(n))
+                    .with_time(n as i64),
+            );
+            persist(&alone, &id, &mut doc, &[], New::Local, n as i64 * 1000).unwrap();
+        }
+
+        let piped = open();
+        let mut store = DocStore::new(actor, 4);
+        let mut pipeline = Pipeline::start();
+        for n in 0..batches {
+            pipeline
+                .hand_off(
+                    &piped,
+                    &mut store,
+                    vec![(id.clone(), None, vec![order_put(n)])],
+                    message(n),
+                    n as i64 * 1000,
+                )
+                .unwrap();
+            if n % 97 == 0 {
+                pipeline.settle_doc(&piped, &mut store, &id).unwrap();
+            }
+        }
+        pipeline.settle(&piped, &mut store).unwrap();
+
+        let changes = "SELECT doc_id, hash, actor, message, bytes, stored_at, in_snapshot
+                       FROM doc_changes ORDER BY seq";
+        let documents = "SELECT * FROM documents";
+        assert_eq!(rows(&piped, changes), rows(&alone, changes));
+        assert_eq!(rows(&piped, documents), rows(&alone, documents));
+        let snapshotted: i64 = alone
+            .query_row(
+                "SELECT count(*) FROM doc_changes WHERE in_snapshot = 1",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(snapshotted, SNAPSHOT_EVERY, "one snapshot was taken");
+        // And the document came back whole.
+        let mut back = store.take(&piped, &id).unwrap();
+        assert_eq!(back.get_heads(), doc.get_heads());
+    }
 
     /// A record's value with writes made over it is what its document
     /// reads back after the same writes, after each of them: what the

@@ -12,6 +12,7 @@ use lru::LruCache;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{DocId, genesis};
+use crate::error::CommandError;
 
 /// Changes stored since the last snapshot before a new snapshot is taken:
 /// bounds load time (applying changes is far slower than loading a snapshot)
@@ -184,7 +185,8 @@ pub(crate) fn persist(
                 .collect()
         }
     };
-    store_rows(tx, &key, doc, rows, now)
+    let heads = doc.get_heads();
+    store_rows(tx, &key, &heads, rows, now, || Ok(doc.save()))
 }
 
 /// The rows [`persist`] stores for a local commit of `doc`: the change
@@ -206,19 +208,58 @@ pub(crate) fn local_rows(doc: &mut AutoCommit, stored: bool) -> Vec<ChangeRow> {
     }
 }
 
-/// Stores `rows` from [`local_rows`] for `doc` as [`persist`] stores a
-/// local commit. `rows` must have been computed knowing whether the
-/// document was stored, with nothing stored for it since.
+/// What the bulk load's document thread made of a document (see
+/// `document::pipeline`), to be stored as [`persist`] stores a local
+/// commit: the change rows from [`local_rows`] (computed knowing whether
+/// the document was stored, with nothing stored for it since), the heads
+/// after them, and a snapshot when the rows bring the document's stored
+/// changes to [`SNAPSHOT_EVERY`] (the thread counts them as this does).
+pub(crate) struct MadeRows {
+    pub(crate) rows: Vec<ChangeRow>,
+    pub(crate) heads: Vec<ChangeHash>,
+    pub(crate) snapshot: Option<Vec<u8>>,
+}
+
+/// Stores what the bulk load's document thread made of document `id`.
+/// Fails if the thread's snapshot does not fall where this replica's count
+/// of stored changes puts it.
 pub(crate) fn persist_rows(
     tx: &Connection,
     id: &DocId,
-    doc: &mut AutoCommit,
-    rows: Vec<ChangeRow>,
+    made: MadeRows,
     now: i64,
-) -> rusqlite::Result<usize> {
+) -> Result<usize, CommandError> {
     let key = id.to_string();
     register(tx, &key, id, now)?;
-    store_rows(tx, &key, doc, rows, now)
+    let MadeRows {
+        rows,
+        heads,
+        snapshot,
+    } = made;
+    // The thread saved the document where its count of stored changes
+    // reached `SNAPSHOT_EVERY`; this replica's count must agree.
+    let mut misplaced = false;
+    let mut thread_snapshot = snapshot;
+    let stored = store_rows(tx, &key, &heads, rows, now, || {
+        Ok(thread_snapshot.take().unwrap_or_else(|| {
+            misplaced = true;
+            Vec::new()
+        }))
+    })?;
+    if misplaced || thread_snapshot.is_some() {
+        return Err(CommandError::Storage(format!(
+            "document {key}: the bulk load's thread saved it elsewhere than its stored changes say"
+        )));
+    }
+    Ok(stored)
+}
+
+/// The number of changes stored for document `id` since its snapshot, or
+/// `None` if the replica does not store it.
+pub(crate) fn pending_changes(conn: &Connection, id: &DocId) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached("SELECT pending_changes FROM documents WHERE doc_id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()
 }
 
 /// Adds the `documents` row of a document the replica did not store yet;
@@ -247,9 +288,10 @@ pub(crate) fn is_stored(conn: &Connection, id: &DocId) -> rusqlite::Result<bool>
 fn store_rows(
     tx: &Connection,
     key: &str,
-    doc: &mut AutoCommit,
+    heads: &[ChangeHash],
     rows: Vec<ChangeRow>,
     now: i64,
+    save: impl FnOnce() -> rusqlite::Result<Vec<u8>>,
 ) -> rusqlite::Result<usize> {
     let mut stored = 0usize;
     {
@@ -268,7 +310,7 @@ fn store_rows(
             ])?;
         }
     }
-    let heads = encode_heads(&doc.get_heads());
+    let heads = encode_heads(heads);
     let pending: i64 = tx
         .prepare_cached(
             "UPDATE documents SET heads = ?2, updated_at = ?3, pending_changes = pending_changes + ?4
@@ -276,15 +318,15 @@ fn store_rows(
         )?
         .query_row(params![key, heads, now, stored as i64], |r| r.get(0))?;
     if pending >= SNAPSHOT_EVERY {
-        snapshot(tx, key, doc)?;
+        store_snapshot(tx, key, save()?)?;
     }
     Ok(stored)
 }
 
 /// Compacts a document: one `save()` replaces the changes stored so far for
 /// loading purposes (the change rows stay, for sync and recovery).
-pub(crate) fn snapshot(tx: &Connection, key: &str, doc: &mut AutoCommit) -> rusqlite::Result<()> {
-    let bytes = doc.save();
+/// `bytes` is the document saved whole.
+fn store_snapshot(tx: &Connection, key: &str, bytes: Vec<u8>) -> rusqlite::Result<()> {
     tx.execute(
         "UPDATE documents SET snapshot = ?2, pending_changes = 0 WHERE doc_id = ?1",
         params![key, bytes],
