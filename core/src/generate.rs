@@ -623,10 +623,9 @@ fn finish_deferred(
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     conn.pragma_update(None, "threads", cores as i64)
         .map_err(storage)?;
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(storage)?;
     deferred
         .restore(conn)
-        .and_then(|()| conn.execute_batch("COMMIT; PRAGMA journal_mode = WAL;"))
+        .and_then(|()| conn.execute_batch("PRAGMA journal_mode = WAL;"))
         .map_err(storage)
 }
 

@@ -6,9 +6,9 @@
 //! every line of every sale. A bulk load that fills a new database (the
 //! dataset generator) instead drops what no statement of the write path
 //! reads, and builds it once at the end: a sorted index build, the totals
-//! summed by the same `INSERT ... SELECT` the migrations use for existing
-//! data, and the full-text indexes filled by one `INSERT ... SELECT` made
-//! from their own insert triggers. The result is the schema and the rows
+//! summed by the same `SELECT`s the migrations use for existing data (on a
+//! second connection, while the indexes build), and the full-text indexes
+//! filled by one `INSERT ... SELECT` made from their own insert triggers. The result is the schema and the rows
 //! the triggers would have kept, and full-text indexes that find the same
 //! rows (a test compares the two ways).
 
@@ -163,37 +163,162 @@ pub(crate) fn defer(conn: &Connection) -> rusqlite::Result<Deferred> {
     })
 }
 
+/// One statement that rebuilds a derived table: `INSERT INTO table` and
+/// the `SELECT` that sums its rows.
+struct Rebuild {
+    table: String,
+    select: String,
+}
+
+/// The statements for existing data of the migrations that create the
+/// derived tables, in order.
+fn rebuilds() -> rusqlite::Result<Vec<Rebuild>> {
+    let mut out = Vec::new();
+    for name in ["daily_totals", "daily_categories"] {
+        let up = MIGRATIONS
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.up)
+            .unwrap_or_default();
+        let Some((_, rebuild)) = up.split_once(EXISTING_DATA) else {
+            return Err(shape_error(format!(
+                "migration {name} has no statements for existing data"
+            )));
+        };
+        for statement in rebuild.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let parsed = statement.strip_prefix("INSERT INTO ").and_then(|rest| {
+                let (table, select) = rest.split_once(char::is_whitespace)?;
+                let select = select.trim();
+                select
+                    .starts_with("SELECT")
+                    .then(|| (table.to_string(), select.to_string()))
+            });
+            let Some((table, select)) = parsed else {
+                return Err(shape_error(format!(
+                    "migration {name}: not an INSERT ... SELECT: {statement}"
+                )));
+            };
+            out.push(Rebuild { table, select });
+        }
+    }
+    Ok(out)
+}
+
+fn shape_error(what: String) -> rusqlite::Error {
+    rusqlite::Error::InvalidParameterName(what)
+}
+
+/// Sums every derived table into the scratch database at `scratch`, one
+/// table each, from the database at `db` as committed (one read
+/// transaction): the same statements, with the tables created from them.
+fn sum_apart(db: &str, scratch: &str, rebuilds: &[Rebuild]) -> rusqlite::Result<()> {
+    let conn = Connection::open(scratch)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -262144;",
+    )?;
+    conn.execute("ATTACH DATABASE ?1 AS source", [db])?;
+    // The statements name their tables unqualified: the totals summed
+    // already are found here first, the rest in the source.
+    conn.execute_batch("BEGIN")?;
+    for r in rebuilds {
+        // Created as in the source, so that the columns have their names
+        // and the rows their key order.
+        let create: String = conn.query_row(
+            "SELECT sql FROM source.sqlite_schema WHERE type = 'table' AND name = ?1",
+            [&r.table],
+            |row| row.get(0),
+        )?;
+        conn.execute_batch(&create)?;
+        conn.execute_batch(&format!("INSERT INTO main.{} {}", r.table, r.select))?;
+    }
+    conn.execute_batch("COMMIT")
+}
+
 impl Deferred {
     /// Builds the dropped indexes, recomputes the derived totals and the
-    /// full-text indexes from the rows, and creates the triggers again.
+    /// full-text indexes from the rows, and creates the triggers again, in
+    /// one transaction of its own: every row of the bulk load must be
+    /// committed, and no transaction open on `conn`.
+    ///
+    /// The totals are summed on a second connection, into a scratch
+    /// database beside this one, while this one builds the indexes; then
+    /// copied in (their rows come in key order). A database in memory sums
+    /// them itself.
     pub(crate) fn restore(self, conn: &Connection) -> rusqlite::Result<()> {
-        for sql in &self.indexes {
-            conn.execute_batch(sql)?;
+        if !conn.is_autocommit() {
+            return Err(shape_error(
+                "the deferred upkeep is restored in a transaction of its own".into(),
+            ));
         }
-        for table in DERIVED_TABLES {
-            conn.execute_batch(&format!("DELETE FROM {table}"))?;
+        let rebuilds = rebuilds()?;
+        let db = conn.path().filter(|p| !p.is_empty()).map(str::to_string);
+        let scratch = db.as_ref().map(|p| format!("{p}-sums"));
+        if let Some(scratch) = &scratch {
+            remove_scratch(scratch)?;
+            conn.execute("ATTACH DATABASE ?1 AS bulk_sums", [scratch])?;
         }
-        for name in ["daily_totals", "daily_categories"] {
-            let up = MIGRATIONS
-                .iter()
-                .find(|m| m.name == name)
-                .map(|m| m.up)
-                .unwrap_or_default();
-            match up.split_once(EXISTING_DATA) {
-                Some((_, rebuild)) => conn.execute_batch(rebuild)?,
+        // Not IMMEDIATE: that would take the write lock of the scratch
+        // database too, which the second connection writes.
+        conn.execute_batch("BEGIN")?;
+        let restored = std::thread::scope(|scope| -> rusqlite::Result<()> {
+            let summed = db
+                .as_deref()
+                .zip(scratch.as_deref())
+                .map(|(db, scratch)| scope.spawn(|| sum_apart(db, scratch, &rebuilds)));
+            for sql in &self.indexes {
+                conn.execute_batch(sql)?;
+            }
+            for table in DERIVED_TABLES {
+                conn.execute_batch(&format!("DELETE FROM {table}"))?;
+            }
+            match summed {
+                Some(handle) => {
+                    handle.join().map_err(|_| {
+                        shape_error("the thread summing the totals panicked".into())
+                    })??;
+                    for r in &rebuilds {
+                        conn.execute_batch(&format!(
+                            "INSERT INTO main.{0} SELECT * FROM bulk_sums.{0}",
+                            r.table
+                        ))?;
+                    }
+                }
                 None => {
-                    return Err(rusqlite::Error::InvalidParameterName(format!(
-                        "migration {name} has no statements for existing data"
-                    )));
+                    for r in &rebuilds {
+                        conn.execute_batch(&format!("INSERT INTO {} {}", r.table, r.select))?;
+                    }
                 }
             }
+            for sql in &self.fts_fills {
+                conn.execute_batch(sql)?;
+            }
+            for sql in &self.triggers {
+                conn.execute_batch(sql)?;
+            }
+            Ok(())
+        });
+        let ended = match restored {
+            Ok(()) => conn.execute_batch("COMMIT"),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        };
+        if let Some(scratch) = &scratch {
+            conn.execute_batch("DETACH DATABASE bulk_sums")?;
+            remove_scratch(scratch)?;
         }
-        for sql in &self.fts_fills {
-            conn.execute_batch(sql)?;
-        }
-        for sql in &self.triggers {
-            conn.execute_batch(sql)?;
-        }
-        Ok(())
+        ended
+    }
+}
+
+/// Removes the scratch database, if there is one.
+fn remove_scratch(path: &str) -> rusqlite::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(shape_error(format!(
+            "cannot remove the scratch database {path}: {e}"
+        ))),
+        _ => Ok(()),
     }
 }
