@@ -538,9 +538,14 @@ impl<'a> WriteCtx<'a> {
             let value = written.remove(&key).flatten();
             let (i, coll, id) = key;
             match value {
-                Some(v) => {
-                    crate::projection::project_written(self.conn, &v, &self.docs[i].id, &coll, &id)
-                }
+                Some(v) => crate::projection::project_written(
+                    self.conn,
+                    &v,
+                    &self.docs[i].id,
+                    &coll,
+                    &id,
+                    true,
+                ),
                 None => {
                     // Projected as merged: from the value the bulk load's
                     // commands wrote for it if they created it, otherwise
@@ -550,12 +555,13 @@ impl<'a> WriteCtx<'a> {
                         .as_deref()
                         .and_then(|p| p.local_record(&self.docs[i].id, &coll, &id));
                     if let Some(v) = local {
-                        crate::projection::project_local(
+                        crate::projection::project_written(
                             self.conn,
                             &v,
                             &self.docs[i].id,
                             &coll,
                             &id,
+                            false,
                         )
                         .map_err(|e| CommandError::Storage(e.to_string()))?;
                         continue;

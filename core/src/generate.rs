@@ -1495,21 +1495,7 @@ mod tests {
             let mut r =
                 open_generating(&dir.path().join(name), me(), &SMALL, 11, end, pipelined).unwrap();
             let report = generate(&mut r, &SMALL, 11).unwrap();
-            let rows = |sql: &str| -> Vec<Vec<String>> {
-                let mut stmt = r.connection().prepare(sql).unwrap();
-                let n = stmt.column_count();
-                stmt.query_map([], |row| {
-                    (0..n)
-                        .map(|i| {
-                            row.get::<_, rusqlite::types::Value>(i)
-                                .map(|v| format!("{v:?}"))
-                        })
-                        .collect()
-                })
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap()
-            };
+            let rows = |sql: &str| crate::testing::rows(r.connection(), sql);
             // Each document's changes in the order stored; documents are
             // stored in another interleaving when their writes are held
             // back (the row numbers differ, nothing else).

@@ -72,6 +72,8 @@ pub mod query;
 mod replica;
 pub mod schema;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use commands::{
     Command, MAX_LINES, Outcome, ReturnLineInput, SaleLine, StockLineInput, Tender,

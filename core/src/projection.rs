@@ -192,46 +192,32 @@ enum Source<'a> {
     /// Its document: the record as merged, with its concurrent values.
     Doc(&'a AutoCommit),
     /// The value local commands wrote for a record they created (see
-    /// [`project_written`] and [`project_local`]): what its document reads
-    /// back.
+    /// [`project_written`]): what its document reads back.
     Written(&'a serde_json::Value),
 }
 
-/// Projects a record a local command has just created under a new id,
-/// from the value the command wrote, as [`project`] in [`Mode::Strict`]
-/// would project it from the document.
+/// Projects a record from the value local commands wrote, as [`project`]
+/// in [`Mode::Strict`] would project it from the document. For a record
+/// that is `fresh`, the command has just created it under a new id;
+/// otherwise the running bulk load created it, and the value has the
+/// changes its commands made since made over it (see `document::pipeline`),
+/// so it has rows to replace.
 ///
 /// The two are the same record: the document holds the value as written
 /// (`document::write_json`, or its JSON text for an immutable collection),
-/// and a record created in this change has no concurrent values and no
-/// past. Reading it back out of the document (hydrating it, or parsing its
-/// text, and looking up its collection and key) was a tenth of the time
-/// of a bulk load.
+/// and a record written by local commands only has no concurrent values,
+/// so no conflicts to record. Reading it back out of the document
+/// (hydrating it, or parsing its text, and looking up its collection and
+/// key) was a tenth of the time of a bulk load.
 pub(crate) fn project_written(
     tx: &Connection,
     value: &serde_json::Value,
     doc_id: &DocId,
     coll: &str,
     id: &str,
+    fresh: bool,
 ) -> Result<(), ProjectError> {
-    project_inner(tx, Source::Written(value), doc_id, coll, id, true)
-}
-
-/// Projects a record created during the running bulk load, and changed
-/// since only by its local commands, from the value they wrote with their
-/// changes made over it (see `document::pipeline`), as [`project`] in
-/// [`Mode::Strict`] would project it from the document.
-///
-/// Unlike [`project_written`] the record has rows to replace. Like it, it
-/// has one writer: no concurrent values, so no conflicts to record.
-pub(crate) fn project_local(
-    tx: &Connection,
-    value: &serde_json::Value,
-    doc_id: &DocId,
-    coll: &str,
-    id: &str,
-) -> Result<(), ProjectError> {
-    project_inner(tx, Source::Written(value), doc_id, coll, id, false)
+    project_inner(tx, Source::Written(value), doc_id, coll, id, fresh)
 }
 
 /// `execute` through the statement cache: the projection runs the same few

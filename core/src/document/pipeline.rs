@@ -554,6 +554,7 @@ impl Drop for Pipeline {
 mod tests {
     use super::*;
     use crate::document::{New, genesis, persist, read_json};
+    use crate::testing::rows;
     use automerge::ActorId;
 
     fn order_put(n: usize) -> DocWrite {
@@ -562,22 +563,6 @@ mod tests {
             id: format!("o{n}"),
             value: Arc::new(json!({"number": n, "status": "booked", "history": []})),
         }
-    }
-
-    fn rows(conn: &Connection, sql: &str) -> Vec<Vec<String>> {
-        let mut stmt = conn.prepare(sql).unwrap();
-        let n = stmt.column_count();
-        stmt.query_map([], |row| {
-            (0..n)
-                .map(|i| {
-                    row.get::<_, rusqlite::types::Value>(i)
-                        .map(|v| format!("{v:?}"))
-                })
-                .collect()
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
     }
 
     /// The thread stores what `persist` stores, batch after batch: the
