@@ -1356,6 +1356,7 @@ fn line_total(l: &SaleLine, price: Money) -> Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     const SMALL: DatasetSize = DatasetSize {
         products: 80,
@@ -1517,6 +1518,60 @@ mod tests {
         assert_eq!(piped.1, alone.1, "doc_changes differ");
         assert_eq!(piped.2, alone.2, "documents differ");
         assert_eq!(piped.3, alone.3, "projections differ");
+    }
+
+    /// A database in memory has no second connection to sum the totals
+    /// on: its restore sums them itself, to the same rows and schema as a
+    /// file's. And a restore inside an open transaction (whose rows the
+    /// second connection could not see) is refused.
+    #[test]
+    fn restoring_in_memory_sums_alone_and_an_open_transaction_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("g.sqlite");
+        generate_file(&path, me(), &SMALL, 9, 1_795_000_000_000).unwrap();
+        let file = Connection::open(&path).unwrap();
+        let copy = || {
+            let mut mem = Connection::open_in_memory().unwrap();
+            rusqlite::backup::Backup::new(&file, &mut mem)
+                .unwrap()
+                .run_to_completion(1000, std::time::Duration::ZERO, None)
+                .unwrap();
+            mem
+        };
+        let tables = "SELECT type, name, sql FROM sqlite_schema ORDER BY type, name";
+        let totals = [
+            "SELECT * FROM daily_sales ORDER BY 1, 2",
+            "SELECT * FROM daily_payments ORDER BY 1, 2, 3",
+            "SELECT * FROM daily_product_sales ORDER BY 1, 2, 3, 4",
+            "SELECT * FROM daily_category_sales ORDER BY 1, 2, 3",
+        ];
+
+        let mem = copy();
+        let deferred = crate::schema::defer_for_bulk_load(&mem).unwrap();
+        assert_ne!(
+            crate::testing::rows(&mem, tables),
+            crate::testing::rows(&file, tables)
+        );
+        deferred.restore(&mem).unwrap();
+        assert_eq!(
+            crate::testing::rows(&mem, tables),
+            crate::testing::rows(&file, tables)
+        );
+        for sql in totals {
+            let summed = crate::testing::rows(&mem, sql);
+            assert!(!summed.is_empty(), "{sql}");
+            assert_eq!(summed, crate::testing::rows(&file, sql), "{sql}");
+        }
+
+        let mem = copy();
+        let deferred = crate::schema::defer_for_bulk_load(&mem).unwrap();
+        mem.execute_batch("BEGIN").unwrap();
+        let err = deferred.restore(&mem).unwrap_err().to_string();
+        assert!(err.contains("transaction of its own"), "{err}");
+        assert!(
+            !mem.is_autocommit(),
+            "the caller's transaction is left as it was"
+        );
     }
 
     /// Building the deferred indexes and totals at the end gives the schema

@@ -508,15 +508,14 @@ impl Pipeline {
     /// merged. Records of immutable collections are never changed, and
     /// are not kept.
     pub(crate) fn note(&mut self, doc: &DocId, write: &DocWrite) -> Result<(), CommandError> {
-        let key = write.record_key(doc);
         match write {
             DocWrite::Put { coll, value, .. } => {
                 if !IMMUTABLE_COLLECTIONS.contains(&coll.as_str()) {
-                    self.local.insert(key, Arc::clone(value));
+                    self.local.insert(write.record_key(doc), Arc::clone(value));
                 }
             }
             DocWrite::Update { .. } | DocWrite::OrderLine { .. } => {
-                if let Some(value) = self.local.get_mut(&key) {
+                if let Some(value) = self.local.get_mut(&write.record_key(doc)) {
                     write.apply_to_value(Arc::make_mut(value))?;
                 }
             }

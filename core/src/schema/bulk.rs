@@ -305,11 +305,14 @@ impl Deferred {
                 Err(e)
             }
         };
-        if let Some(scratch) = &scratch {
-            conn.execute_batch("DETACH DATABASE bulk_sums")?;
-            remove_scratch(scratch)?;
-        }
-        ended
+        // The restore's own error, if any, is the one to report.
+        let cleaned = match &scratch {
+            Some(scratch) => conn
+                .execute_batch("DETACH DATABASE bulk_sums")
+                .and_then(|()| remove_scratch(scratch)),
+            None => Ok(()),
+        };
+        ended.and(cleaned)
     }
 }
 
