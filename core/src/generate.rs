@@ -1504,7 +1504,10 @@ mod tests {
                 "SELECT doc_id, hash, actor, message, bytes, stored_at, in_snapshot
                  FROM doc_changes ORDER BY doc_id, seq",
             );
-            let documents = rows("SELECT * FROM documents ORDER BY doc_id");
+            let documents = rows(
+                "SELECT d.*, s.bytes FROM documents d
+                 LEFT JOIN doc_snapshots s ON s.doc_id = d.doc_id ORDER BY d.doc_id",
+            );
             made.push((report, changes, documents, r.projection_dump().unwrap()));
         }
         let (piped, alone) = (&made[0], &made[1]);

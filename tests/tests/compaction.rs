@@ -40,7 +40,7 @@ fn snapshots_load_back_to_the_same_document() {
     let snapshotted = |c: &Cluster, i: usize| -> (bool, i64) {
         c.conn(i)
             .query_row(
-                "SELECT d.snapshot IS NOT NULL,
+                "SELECT EXISTS (SELECT 1 FROM doc_snapshots WHERE doc_id = d.doc_id),
                         (SELECT count(*) FROM doc_changes WHERE doc_id = d.doc_id AND in_snapshot = 1)
                  FROM documents d WHERE d.doc_id = ?1",
                 [journal.to_string()],

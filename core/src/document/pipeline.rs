@@ -618,8 +618,10 @@ mod tests {
         let changes = "SELECT doc_id, hash, actor, message, bytes, stored_at, in_snapshot
                        FROM doc_changes ORDER BY seq";
         let documents = "SELECT * FROM documents";
+        let snapshots = "SELECT * FROM doc_snapshots ORDER BY doc_id";
         assert_eq!(rows(&piped, changes), rows(&alone, changes));
         assert_eq!(rows(&piped, documents), rows(&alone, documents));
+        assert_eq!(rows(&piped, snapshots), rows(&alone, snapshots));
         let snapshotted: i64 = alone
             .query_row(
                 "SELECT count(*) FROM doc_changes WHERE in_snapshot = 1",

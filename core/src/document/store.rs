@@ -78,11 +78,11 @@ impl DocStore {
 pub(crate) fn load(conn: &Connection, id: &DocId) -> rusqlite::Result<Option<AutoCommit>> {
     let key = id.to_string();
     let Some(snapshot) = conn
-        .query_row(
-            "SELECT snapshot FROM documents WHERE doc_id = ?1",
-            [&key],
-            |r| r.get::<_, Option<Vec<u8>>>(0),
-        )
+        .prepare_cached(
+            "SELECT s.bytes FROM documents d LEFT JOIN doc_snapshots s ON s.doc_id = d.doc_id
+             WHERE d.doc_id = ?1",
+        )?
+        .query_row([&key], |r| r.get::<_, Option<Vec<u8>>>(0))
         .optional()?
     else {
         return Ok(None);
@@ -327,14 +327,17 @@ fn store_rows(
 /// loading purposes (the change rows stay, for sync and recovery).
 /// `bytes` is the document saved whole.
 fn store_snapshot(tx: &Connection, key: &str, bytes: Vec<u8>) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE documents SET snapshot = ?2, pending_changes = 0 WHERE doc_id = ?1",
-        params![key, bytes],
-    )?;
-    tx.execute(
+    tx.prepare_cached(
+        "INSERT INTO doc_snapshots(doc_id, bytes) VALUES (?1, ?2)
+         ON CONFLICT (doc_id) DO UPDATE SET bytes = excluded.bytes",
+    )?
+    .execute(params![key, bytes])?;
+    tx.prepare_cached("UPDATE documents SET pending_changes = 0 WHERE doc_id = ?1")?
+        .execute([key])?;
+    tx.prepare_cached(
         "UPDATE doc_changes SET in_snapshot = 1 WHERE doc_id = ?1 AND in_snapshot = 0",
-        [key],
-    )?;
+    )?
+    .execute([key])?;
     Ok(())
 }
 

@@ -56,6 +56,11 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("v6_check_comparisons.sql"),
         down: include_str!("v6_check_comparisons_down.sql"),
     },
+    Migration {
+        name: "doc_snapshots",
+        up: include_str!("v7_doc_snapshots.sql"),
+        down: include_str!("v7_doc_snapshots_down.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.

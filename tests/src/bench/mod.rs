@@ -1142,7 +1142,9 @@ fn build_floor(dataset: &Path, path: &Path) -> Result<Connection> {
         rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
         true,
     )?;
-    c.execute_batch("DROP TABLE doc_changes; DROP TABLE documents; VACUUM;")?;
+    c.execute_batch(
+        "DROP TABLE doc_changes; DROP TABLE doc_snapshots; DROP TABLE documents; VACUUM;",
+    )?;
     c.execute_batch(ENGINE_PRAGMAS)?;
     let _mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     Ok(c)
@@ -1599,7 +1601,8 @@ fn doc_sizes(engine: &Replica) -> Result<Vec<DocSizes>> {
         .collect::<rusqlite::Result<_>>()?;
     for kind in kinds {
         let (documents, snapshot_bytes): (i64, i64) = c.query_row(
-            "SELECT count(*), coalesce(sum(length(snapshot)), 0) FROM documents WHERE kind = ?1",
+            "SELECT count(*), coalesce(sum(length(s.bytes)), 0)
+             FROM documents d LEFT JOIN doc_snapshots s ON s.doc_id = d.doc_id WHERE d.kind = ?1",
             [&kind],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
@@ -1611,7 +1614,7 @@ fn doc_sizes(engine: &Replica) -> Result<Vec<DocSizes>> {
         )?;
         let (largest, largest_bytes, largest_pending): (String, i64, i64) = c.query_row(
             "SELECT d.doc_id,
-                    coalesce(length(d.snapshot), 0)
+                    coalesce((SELECT length(bytes) FROM doc_snapshots s WHERE s.doc_id = d.doc_id), 0)
                       + (SELECT coalesce(sum(length(bytes)), 0) FROM doc_changes c
                          WHERE c.doc_id = d.doc_id AND c.in_snapshot = 0),
                     (SELECT count(*) FROM doc_changes c WHERE c.doc_id = d.doc_id AND c.in_snapshot = 0)
