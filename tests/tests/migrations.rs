@@ -396,3 +396,73 @@ fn snapshots_move_to_their_own_table_and_back() {
         "rebuilt from the documents"
     );
 }
+
+/// Step 8: an edit that leaves a product's or a customer's indexed text as
+/// it was (a reprice, a new credit limit) writes nothing to the full-text
+/// index; an edit of the text still re-indexes it.
+#[test]
+fn the_full_text_index_is_rewritten_only_when_its_text_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut r = open(&dir.path().join("db.sqlite"), 1).unwrap();
+    let p = r
+        .execute("u", &fixtures::product("BOLT", 100, 50))
+        .unwrap()
+        .id;
+    let c = r
+        .execute(
+            "u",
+            &fixtures::customer("Hudson Steel", Some("0501110001"), 10_000),
+        )
+        .unwrap()
+        .id;
+    let data = |r: &Replica, table: &str| -> Vec<(i64, Vec<u8>)> {
+        r.connection()
+            .prepare(&format!("SELECT id, block FROM {table} ORDER BY id"))
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let found = |r: &Replica, fts: &str, term: &str| -> i64 {
+        r.connection()
+            .query_row(
+                &format!("SELECT count(*) FROM {fts} WHERE {fts} MATCH ?1"),
+                [term],
+                |row| row.get(0),
+            )
+            .unwrap()
+    };
+    let reprice = |price: i64, name: Option<&str>| store_core::Command::UpdateProduct {
+        product_id: p.clone(),
+        name: name.map(str::to_owned),
+        category: None,
+        price: Some(price),
+        cost: None,
+        min_stock: None,
+        status: None,
+        barcode: None,
+    };
+    let (products, customers) = (data(&r, "product_fts_data"), data(&r, "customer_fts_data"));
+    r.execute("u", &reprice(120, None)).unwrap();
+    r.execute(
+        "u",
+        &store_core::Command::UpdateCustomer {
+            customer_id: c.clone(),
+            name: None,
+            phone: None,
+            address: None,
+            credit_limit: Some(20_000),
+            tags: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(data(&r, "product_fts_data"), products, "a reprice");
+    assert_eq!(data(&r, "customer_fts_data"), customers, "a credit limit");
+
+    r.execute("u", &reprice(130, Some("Anchor bolt"))).unwrap();
+    assert_ne!(data(&r, "product_fts_data"), products, "a rename");
+    assert_eq!(found(&r, "product_fts", "anchor"), 1);
+    assert_eq!(found(&r, "product_fts", "BOLT"), 1, "the SKU");
+    assert_eq!(found(&r, "product_fts", "\"Product\""), 0, "the old name");
+}

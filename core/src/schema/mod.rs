@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("v7_doc_snapshots.sql"),
         down: include_str!("v7_doc_snapshots_down.sql"),
     },
+    Migration {
+        name: "fts_on_change",
+        up: include_str!("v8_fts_on_change.sql"),
+        down: include_str!("v8_fts_on_change_down.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.
