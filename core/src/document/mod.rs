@@ -49,8 +49,8 @@ use automerge::{ActorId, AutoCommit, ObjType, ROOT, transaction::Transactable};
 pub(crate) use codec::{all_values as codec_all_values, insert_json, read_json, write_json};
 pub(crate) use pipeline::{DocWrite, Pipeline};
 pub(crate) use store::{
-    DEFAULT_CACHE_DOCS, DocStore, MadeRows, New, SNAPSHOT_EVERY, is_stored, list, load, local_rows,
-    pending_changes, persist, persist_rows,
+    DEFAULT_CACHE_DOCS, DocStore, MadeRows, New, SNAPSHOT_EVERY, compact, is_stored, list, load,
+    local_rows, pending_changes, persist, persist_rows, uncompacted,
 };
 
 /// The kind of a document (what it holds).

@@ -341,6 +341,24 @@ fn store_snapshot(tx: &Connection, key: &str, bytes: Vec<u8>) -> rusqlite::Resul
     Ok(())
 }
 
+/// The documents with changes stored after their snapshot (or without
+/// one), which [`compact`] would snapshot.
+pub(crate) fn uncompacted(conn: &Connection) -> rusqlite::Result<Vec<DocId>> {
+    let mut stmt =
+        conn.prepare("SELECT doc_id FROM documents WHERE pending_changes > 0 ORDER BY doc_id")?;
+    let ids = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok().and_then(|s| DocId::parse(&s).ok()))
+        .collect();
+    Ok(ids)
+}
+
+/// Stores `bytes`, document `id` saved whole with every change stored for
+/// it, as its snapshot, whatever the number of changes after the last one.
+pub(crate) fn compact(tx: &Connection, id: &DocId, bytes: Vec<u8>) -> rusqlite::Result<()> {
+    store_snapshot(tx, &id.to_string(), bytes)
+}
+
 /// Every document id this replica stores.
 pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<DocId>> {
     let mut stmt = conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
