@@ -1192,6 +1192,20 @@ pub mod fixtures {
         }
     }
 
+    /// An edit of a product's name and price (`None`: unchanged).
+    pub fn edit_product(product_id: &str, name: Option<&str>, price: Option<Money>) -> Command {
+        Command::UpdateProduct {
+            product_id: product_id.into(),
+            name: name.map(Into::into),
+            category: None,
+            price,
+            cost: None,
+            min_stock: None,
+            status: None,
+            barcode: None,
+        }
+    }
+
     /// A product sold by the piece.
     pub fn product(sku: &str, price: Money, cost: Money) -> Command {
         Command::CreateProduct {

@@ -93,16 +93,7 @@ fn last_unit_sold_twice_offline_gives_negative_stock_everywhere() {
 }
 
 fn update_price(product_id: &str, price: i64) -> Command {
-    Command::UpdateProduct {
-        product_id: product_id.into(),
-        name: None,
-        category: None,
-        price: Some(price),
-        cost: None,
-        min_stock: None,
-        status: None,
-        barcode: None,
-    }
+    fixtures::edit_product(product_id, None, Some(price))
 }
 
 fn conflict(c: &Cluster, i: usize, kind: &str, id: &str, field: &str) -> Option<(String, String)> {

@@ -433,16 +433,7 @@ fn the_full_text_index_is_rewritten_only_when_its_text_changes() {
             )
             .unwrap()
     };
-    let reprice = |price: i64, name: Option<&str>| store_core::Command::UpdateProduct {
-        product_id: p.clone(),
-        name: name.map(str::to_owned),
-        category: None,
-        price: Some(price),
-        cost: None,
-        min_stock: None,
-        status: None,
-        barcode: None,
-    };
+    let reprice = |price: i64, name: Option<&str>| fixtures::edit_product(&p, name, Some(price));
     let (products, customers) = (data(&r, "product_fts_data"), data(&r, "customer_fts_data"));
     r.execute("u", &reprice(120, None)).unwrap();
     r.execute(
