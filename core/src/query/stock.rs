@@ -22,13 +22,16 @@ WHERE s.product_id = ?1 AND s.branch_id > ?2
 ORDER BY s.branch_id
 LIMIT ?3";
 
+/// Kept per branch and category by schema step 9 (`stock_values`), as
+/// `SELECT p.category, count(*), sum(s.qty), sum(s.qty * coalesce(p.cost, 0))
+/// FROM stock_levels s LEFT JOIN products p ON p.id = s.product_id
+/// WHERE s.branch_id = ?1 AND s.qty <> 0 GROUP BY p.category` would sum
+/// it; category '' is stock of products this replica does not have.
 pub(super) const STOCK_VALUATION: &str = "
-SELECT p.category, count(*), sum(s.qty), sum(s.qty * coalesce(p.cost, 0))
-FROM stock_levels s
-LEFT JOIN products p ON p.id = s.product_id
-WHERE s.branch_id = ?1 AND s.qty <> 0
-GROUP BY p.category
-ORDER BY p.category";
+SELECT nullif(category, ''), products, qty, value
+FROM stock_values
+WHERE branch_id = ?1
+ORDER BY category";
 
 /// Balance just after the newest movement that the page will show: stock on
 /// hand minus every movement already shown (at or after the cursor).

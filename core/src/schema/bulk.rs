@@ -45,6 +45,7 @@ const DERIVED_TABLES: &[&str] = &[
     "daily_payments",
     "daily_product_sales",
     "daily_category_sales",
+    "stock_values",
 ];
 
 /// Where the migrations that create the derived tables start their
@@ -140,6 +141,7 @@ pub(crate) fn defer(conn: &Connection) -> rusqlite::Result<Deferred> {
     // tenth of a millisecond).
     let triggers = sql_of("trigger", &|n| {
         n.starts_with("daily_")
+            || n.starts_with("stock_values_")
             || ["_fts_ai", "_fts_ad", "_fts_au"]
                 .iter()
                 .any(|s| n.ends_with(s))
@@ -174,7 +176,7 @@ struct Rebuild {
 /// derived tables, in order.
 fn rebuilds() -> rusqlite::Result<Vec<Rebuild>> {
     let mut out = Vec::new();
-    for name in ["daily_totals", "daily_categories"] {
+    for name in ["daily_totals", "daily_categories", "stock_values"] {
         let up = MIGRATIONS
             .iter()
             .find(|m| m.name == name)

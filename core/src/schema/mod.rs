@@ -66,6 +66,11 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("v8_fts_on_change.sql"),
         down: include_str!("v8_fts_on_change_down.sql"),
     },
+    Migration {
+        name: "stock_values",
+        up: include_str!("v9_stock_values.sql"),
+        down: include_str!("v9_stock_values_down.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.
