@@ -344,13 +344,7 @@ fn store_snapshot(tx: &Connection, key: &str, bytes: Vec<u8>) -> rusqlite::Resul
 /// The documents with changes stored after their snapshot (or without
 /// one), which [`compact`] would snapshot.
 pub(crate) fn uncompacted(conn: &Connection) -> rusqlite::Result<Vec<DocId>> {
-    let mut stmt =
-        conn.prepare("SELECT doc_id FROM documents WHERE pending_changes > 0 ORDER BY doc_id")?;
-    let ids = stmt
-        .query_map([], |r| r.get::<_, String>(0))?
-        .filter_map(|r| r.ok().and_then(|s| DocId::parse(&s).ok()))
-        .collect();
-    Ok(ids)
+    doc_ids(conn, "WHERE pending_changes > 0")
 }
 
 /// Stores `bytes`, document `id` saved whole with every change stored for
@@ -361,7 +355,15 @@ pub(crate) fn compact(tx: &Connection, id: &DocId, bytes: Vec<u8>) -> rusqlite::
 
 /// Every document id this replica stores.
 pub(crate) fn list(conn: &Connection) -> rusqlite::Result<Vec<DocId>> {
-    let mut stmt = conn.prepare("SELECT doc_id FROM documents ORDER BY doc_id")?;
+    doc_ids(conn, "")
+}
+
+/// The ids of the stored documents that `filter` (a `WHERE` clause, or
+/// nothing) keeps, in order.
+fn doc_ids(conn: &Connection, filter: &str) -> rusqlite::Result<Vec<DocId>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT doc_id FROM documents {filter} ORDER BY doc_id"
+    ))?;
     let ids = stmt
         .query_map([], |r| r.get::<_, String>(0))?
         .filter_map(|r| r.ok().and_then(|s| DocId::parse(&s).ok()))
