@@ -861,11 +861,48 @@ fn phone_ok(field: &str, p: &str) -> Result<()> {
 
 // ------------------------------------------------------------------ lookups
 
-struct Product {
+/// What validation reads of a product.
+#[derive(Debug, Clone)]
+pub(crate) struct Product {
     name: String,
     price: Money,
     cost: Money,
     active: bool,
+}
+
+impl WriteCtx<'_> {
+    /// Product `id` as projected. A sale line, a delivery line and a part
+    /// each look their product up, and the query was 4 s of a terminal
+    /// dataset's generation. So during a pipelined bulk load, the products
+    /// looked up are kept until a command writes them (see
+    /// `Pipeline::note`; other replicas' changes wait for the load's end),
+    /// and a product the load created is read from the value its commands
+    /// wrote, which is what its row holds.
+    fn product(&mut self, id: &str) -> Result<Product> {
+        if let Some(p) = self.pipeline.as_deref().and_then(|p| p.products.get(id)) {
+            return Ok(p.clone());
+        }
+        let noted = self
+            .pipeline
+            .as_deref()
+            .and_then(|p| p.local_record(&DocId::Catalog, "products", id))
+            .and_then(|v| {
+                Some(Product {
+                    name: v.get("name")?.as_str()?.to_string(),
+                    price: v.get("price")?.as_i64()?,
+                    cost: v.get("cost")?.as_i64()?,
+                    active: v.get("status")?.as_str()? == ProductStatus::Active.as_str(),
+                })
+            });
+        let p = match noted {
+            Some(p) => p,
+            None => product(self.conn, id)?,
+        };
+        if let Some(pipeline) = self.pipeline.as_deref_mut() {
+            pipeline.products.insert(id.to_string(), p.clone());
+        }
+        Ok(p)
+    }
 }
 
 fn product(conn: &Connection, id: &str) -> Result<Product> {
@@ -1258,7 +1295,7 @@ pub(crate) fn run(ctx: &mut WriteCtx<'_>, cmd: &Command) -> Result<Outcome> {
             barcode,
         } => {
             id_field("product_id", product_id)?;
-            product(conn, product_id)?;
+            ctx.product(product_id)?;
             let mut fields: Vec<(&str, Value)> = Vec::new();
             if let Some(v) = name {
                 text("name", v, MAX_TEXT)?;
@@ -1551,7 +1588,7 @@ pub(crate) fn run(ctx: &mut WriteCtx<'_>, cmd: &Command) -> Result<Outcome> {
                         "must be 0 to 10000",
                     ));
                 }
-                let p = product(conn, &l.product_id)?;
+                let p = ctx.product(&l.product_id)?;
                 if !p.active {
                     return Err(CommandError::Inactive {
                         kind: "product",
@@ -2114,7 +2151,7 @@ pub(crate) fn run(ctx: &mut WriteCtx<'_>, cmd: &Command) -> Result<Outcome> {
                     "parts are used only while the order is in progress",
                 ));
             }
-            let p = product(conn, product_id)?;
+            let p = ctx.product(product_id)?;
             if !p.active {
                 return Err(CommandError::Inactive {
                     kind: "product",
@@ -2348,7 +2385,7 @@ fn stock(
         } else {
             amount(&f("qty"), l.qty, false)?;
         }
-        let p = product(conn, &l.product_id)?;
+        let p = ctx.product(&l.product_id)?;
         let unit_cost = l.unit_cost.unwrap_or(p.cost);
         amount(&f("unit_cost"), unit_cost, true)?;
         if kind == StockRecordKind::Transfer {

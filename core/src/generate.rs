@@ -23,10 +23,12 @@
 //! of the earlier one.
 //!
 //! The whole generation is a bulk load ([`Replica::begin_bulk`]): the
-//! batches share a SQLite transaction, committed every [`BULK_BATCHES`]
-//! batches, and it is rolled back if generation fails. Each batch is still
-//! the engine's ordinary write path (validation, one automerge change per
-//! document, projection); only the commits are fewer.
+//! batches share a SQLite transaction, and it is rolled back if generation
+//! fails. Into a new database ([`generate_file`]), which is removed if
+//! generation fails, the rows are committed every [`BULK_BATCHES`] batches
+//! instead. Each batch is still the engine's ordinary write path
+//! (validation, one automerge change per document, projection); only the
+//! commits are fewer.
 //!
 //! The period is cut into [`SLOTS_PER_DAY`] slots a day and each slot is one
 //! batch, so with a clock that advances by one step per batch (as
@@ -66,15 +68,16 @@ pub const SLOTS_PER_DAY: i64 = 4;
 /// at most; a command alone in its batch may carry more.
 pub const BATCH_LINES: usize = 4000;
 
-/// Batches per SQLite transaction (see [`Replica::begin_bulk`]): a
+/// Batches per SQLite transaction (see [`Replica::commit_bulk_rows`]): a
 /// transaction this size holds about two weeks of activity, and its dirty
 /// pages (about a hundred megabytes) still fit in the bulk load's page
-/// cache. Each commit waits for the document thread to catch up, so
-/// fewer commits let it catch up on the sales batches (where SQLite is
-/// the longer part) for the catalogue batches (where automerge is): at
-/// 32 batches a commit, the commits waited 7.9 s in all; the whole
-/// generation takes 61.6 s at 128.
-const BULK_BATCHES: usize = 128;
+/// cache. These commits do not wait for the document thread: the setup's
+/// catalogue is mostly automerge work and the sales mostly SQLite work,
+/// so the thread falls behind by seconds during the setup and catches up
+/// during the sales. Committing with `commit_bulk`, which waits, the
+/// first commit waited 5.2 s for it. (Tests commit more often, so that
+/// their small datasets commit too.)
+const BULK_BATCHES: usize = if cfg!(test) { 16 } else { 128 };
 
 /// Customers created per batch during setup (their vehicles follow in the
 /// next batch, which needs their ids).
@@ -598,14 +601,14 @@ fn generate_deferred(
 ) -> Result<GenerateReport, GenerateError> {
     let storage = |e: rusqlite::Error| GenerateError::Command(CommandError::Storage(e.to_string()));
     let deferred = crate::schema::defer_for_bulk_load(replica.connection()).map_err(storage)?;
-    let report = if shared_catalogue {
-        in_bulk(replica, seed, |g| {
+    let report = in_bulk(replica, seed, Some(BULK_BATCHES), |g| {
+        if shared_catalogue {
             g.branch_setup()
-                .and_then(|catalogue| g.activity(size, &catalogue))
-        })?
-    } else {
-        generate(replica, size, seed)?
-    };
+        } else {
+            g.setup(size)
+        }
+        .and_then(|catalogue| g.activity(size, &catalogue))
+    })?;
     finish_deferred(replica, deferred)?;
     Ok(report)
 }
@@ -641,7 +644,7 @@ pub fn generate(
     size: &DatasetSize,
     seed: u64,
 ) -> Result<GenerateReport, GenerateError> {
-    in_bulk(replica, seed, |g| {
+    in_bulk(replica, seed, None, |g| {
         g.setup(size)
             .and_then(|catalogue| g.activity(size, &catalogue))
     })
@@ -650,16 +653,20 @@ pub fn generate(
 /// Runs `body` as one bulk load of `replica` with a generator seeded with
 /// `seed`: committed if it succeeds, otherwise rolled back, leaving the
 /// replica as it was (a half-generated dataset is of no use, and the caller
-/// may go on using the replica).
+/// may go on using the replica). With `commit_rows_every`, the rows are
+/// committed every that many batches ([`Replica::commit_bulk_rows`]): only
+/// for a new database, thrown away if this fails.
 fn in_bulk(
     replica: &mut Replica,
     seed: u64,
+    commit_rows_every: Option<usize>,
     body: impl FnOnce(&mut Gen<'_>) -> Result<(), GenerateError>,
 ) -> Result<GenerateReport, GenerateError> {
     let mut g = Gen {
         replica,
         rng: Rng(SeededEnv::new(seed, 0, 0)),
         report: GenerateReport::default(),
+        commit_rows_every,
     };
     g.replica.begin_bulk()?;
     match body(&mut g) {
@@ -732,6 +739,8 @@ struct Gen<'r> {
     replica: &'r mut Replica,
     rng: Rng,
     report: GenerateReport,
+    /// Batches between two [`Replica::commit_bulk_rows`], if any.
+    commit_rows_every: Option<usize>,
 }
 
 impl Gen<'_> {
@@ -754,9 +763,11 @@ impl Gen<'_> {
             }
             let results = self.replica.execute_batch(USER, &cmds[start..end])?;
             self.report.batches += 1;
-            if self.report.batches.is_multiple_of(BULK_BATCHES) {
-                self.replica.commit_bulk()?;
-                self.replica.begin_bulk()?;
+            if self
+                .commit_rows_every
+                .is_some_and(|n| self.report.batches.is_multiple_of(n))
+            {
+                self.replica.commit_bulk_rows()?;
             }
             for r in results {
                 match r {
@@ -1361,6 +1372,7 @@ fn line_total(l: &SaleLine, price: Money) -> Money {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ProductStatus;
     use rusqlite::Connection;
 
     const SMALL: DatasetSize = DatasetSize {
@@ -1500,7 +1512,11 @@ mod tests {
         for (name, pipelined) in [("piped.sqlite", true), ("alone.sqlite", false)] {
             let mut r =
                 open_generating(&dir.path().join(name), me(), &SMALL, 11, end, pipelined).unwrap();
-            let report = generate(&mut r, &SMALL, 11).unwrap();
+            let report = in_bulk(&mut r, 11, Some(BULK_BATCHES), |g| {
+                g.setup(&SMALL)
+                    .and_then(|catalogue| g.activity(&SMALL, &catalogue))
+            })
+            .unwrap();
             let rows = |sql: &str| crate::testing::rows(r.connection(), sql);
             // Each document's changes in the order stored; documents are
             // stored in another interleaving when their writes are held
@@ -1517,7 +1533,7 @@ mod tests {
         }
         let (piped, alone) = (&made[0], &made[1]);
         assert!(
-            piped.0.batches > 50 && piped.0.refused == 0,
+            piped.0.batches > 3 * BULK_BATCHES && piped.0.refused == 0,
             "{:?}",
             piped.0
         );
@@ -1526,6 +1542,158 @@ mod tests {
         assert_eq!(piped.1, alone.1, "doc_changes differ");
         assert_eq!(piped.2, alone.2, "documents differ");
         assert_eq!(piped.3, alone.3, "projections differ");
+    }
+
+    /// During a pipelined bulk load, commands read the products the load
+    /// created from the values their commands wrote, and keep those they
+    /// looked up: a product repriced and one deactivated after a delivery
+    /// of both sell (or are refused) as when the commands read the
+    /// projection, on a replica without the pipeline.
+    #[test]
+    fn bulk_created_products_sell_as_last_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let end = 1_795_000_000_000;
+        let mut seen = Vec::new();
+        for (name, pipelined) in [("piped.sqlite", true), ("alone.sqlite", false)] {
+            let mut r =
+                open_generating(&dir.path().join(name), me(), &SMALL, 3, end, pipelined).unwrap();
+            let mut outcomes = Vec::new();
+            in_bulk(&mut r, 3, None, |g| {
+                let cat = g.setup(&SMALL)?;
+                let (repriced, dropped) = (&cat.products[0].0, &cat.products[1].0);
+                let edit = |id: &str, price, status| Command::UpdateProduct {
+                    product_id: id.to_string(),
+                    name: None,
+                    category: None,
+                    price,
+                    cost: None,
+                    min_stock: None,
+                    status,
+                    barcode: None,
+                };
+                let sell = |id: &str| Command::Sell {
+                    customer_id: None,
+                    lines: vec![SaleLine {
+                        product_id: id.to_string(),
+                        qty: 2 * ONE,
+                        unit_price: None,
+                        discount: 0,
+                        tax_rate_bp: 0,
+                    }],
+                    // Two units at the new price.
+                    payments: vec![Tender {
+                        channel: "cash".into(),
+                        amount: 155_400,
+                    }],
+                    allow_negative_stock: true,
+                    allow_over_credit_limit: true,
+                };
+                let delivery = Command::ReceiveStock {
+                    lines: [repriced, dropped]
+                        .map(|id| StockLineInput {
+                            product_id: id.to_string(),
+                            qty: 5 * ONE,
+                            unit_cost: None,
+                        })
+                        .to_vec(),
+                    note: String::new(),
+                };
+                g.run(&[delivery], true)?;
+                let cmds = [
+                    Command::OpenShift { opening_float: 0 },
+                    edit(repriced, Some(77_700), None),
+                    edit(dropped, None, Some(ProductStatus::Inactive)),
+                ];
+                g.run(&cmds, true)?;
+                // Sold in the next batch, as the generator's sales are.
+                for result in g
+                    .replica
+                    .execute_batch(USER, &[sell(repriced), sell(dropped)])?
+                {
+                    outcomes.push(result.map(|o| o.id.len()).map_err(|e| e.code()));
+                }
+                let line: i64 = g
+                    .replica
+                    .connection()
+                    .query_row(
+                        "SELECT unit_price FROM invoice_lines WHERE product_id = ?1",
+                        [repriced],
+                        |row| row.get(0),
+                    )
+                    .map_err(|e| GenerateError::Command(CommandError::Storage(e.to_string())))?;
+                outcomes.push(Ok(line as usize));
+                Ok(())
+            })
+            .unwrap();
+            seen.push((outcomes, r.projection_dump().unwrap()));
+        }
+        let (piped, alone) = (&seen[0], &seen[1]);
+        assert_eq!(piped.0[1], Err("inactive"), "{:?}", piped.0);
+        assert_eq!(piped.0[2], Ok(77_700));
+        assert_eq!(piped.0, alone.0);
+        assert_eq!(piped.1, alone.1, "projections differ");
+    }
+
+    /// Committing a bulk load's rows needs an open bulk load; done in the
+    /// middle of one, while the document thread is still behind, the
+    /// final commit stores every change that thread made after it: the
+    /// database opens again with the documents and projection the
+    /// replica had in memory.
+    #[test]
+    fn bulk_rows_commit_in_the_middle_of_a_load_and_the_changes_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mid.sqlite");
+        let mut r = open_generating(&path, me(), &SMALL, 5, 1_795_000_000_000, true).unwrap();
+        assert!(matches!(
+            r.commit_bulk_rows(),
+            Err(CommandError::Storage(_))
+        ));
+        r.begin_bulk().unwrap();
+        let mut products = Vec::new();
+        for round in 0..4 {
+            let cmds: Vec<Command> = (0..200)
+                .map(|i| Command::CreateProduct {
+                    sku: format!("MID-{round}-{i:03}"),
+                    barcode: None,
+                    name: format!("Bolt {round} {i}"),
+                    category: "fasteners".into(),
+                    grade: None,
+                    unit: "pcs".into(),
+                    price: 1_000 + i,
+                    cost: 500,
+                    min_stock: 0,
+                })
+                .collect();
+            for outcome in r.execute_batch(USER, &cmds).unwrap() {
+                products.push(outcome.unwrap().id);
+            }
+            r.commit_bulk_rows().unwrap();
+        }
+        r.commit_bulk().unwrap();
+        assert!(matches!(
+            r.commit_bulk_rows(),
+            Err(CommandError::Storage(_))
+        ));
+        let heads = r.heads(&DocId::Catalog).unwrap();
+        let projection = r.projection_dump().unwrap();
+        drop(r);
+
+        let mut again = Replica::open(
+            &path,
+            me(),
+            Box::new(SeededEnv::new(1, 0, 1)),
+            &OpenOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(again.heads(&DocId::Catalog).unwrap(), heads);
+        assert_eq!(again.projection_dump().unwrap(), projection);
+        again.rebuild_projection().unwrap();
+        assert_eq!(again.projection_dump().unwrap(), projection);
+        let stored: i64 = again
+            .connection()
+            .query_row("SELECT count(*) FROM products", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored as usize, products.len());
     }
 
     /// A database in memory has no second connection to sum the totals

@@ -616,16 +616,7 @@ impl Replica {
     /// rolled back instead, the documents in memory (which hold those
     /// changes) are dropped, and an error is returned.
     pub fn commit_bulk(&mut self) -> Result<(), CommandError> {
-        match self.bulk {
-            Bulk::Off => return Err(CommandError::Storage("no bulk load is open".into())),
-            Bulk::Failed => {
-                self.rollback_bulk()?;
-                return Err(CommandError::Storage(
-                    "a batch of the bulk load failed: it was rolled back".into(),
-                ));
-            }
-            Bulk::On => {}
-        }
+        self.bulk_going_on()?;
         if let Err(e) = self.settle() {
             self.rollback_bulk()?;
             return Err(e);
@@ -637,6 +628,42 @@ impl Replica {
         }
         self.bulk = Bulk::Off;
         Ok(())
+    }
+
+    /// Commits what the bulk load begun by [`Replica::begin_bulk`] wrote to
+    /// SQLite so far and goes on in a new transaction, without waiting for
+    /// the document thread: so that the dirty pages of a long load are
+    /// written out before they outgrow the page cache.
+    ///
+    /// Unlike [`Replica::commit_bulk`], this makes nothing durable as a
+    /// whole. The change rows of the batches the thread has not made yet
+    /// are stored in a later transaction, so a crash in between leaves
+    /// records projected without the changes that wrote them. It is for a
+    /// load into a new database that is thrown away if the load does not
+    /// finish, as the dataset generator's. If a batch failed, or the
+    /// commit fails, the bulk load is rolled back as by `commit_bulk`.
+    pub fn commit_bulk_rows(&mut self) -> Result<(), CommandError> {
+        self.bulk_going_on()?;
+        if let Err(e) = self.conn.execute_batch("COMMIT; BEGIN IMMEDIATE") {
+            self.rollback_bulk()?;
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Whether a bulk load is open and no batch of it failed; if one did,
+    /// the bulk load is rolled back first.
+    fn bulk_going_on(&mut self) -> Result<(), CommandError> {
+        match self.bulk {
+            Bulk::Off => Err(CommandError::Storage("no bulk load is open".into())),
+            Bulk::Failed => {
+                self.rollback_bulk()?;
+                Err(CommandError::Storage(
+                    "a batch of the bulk load failed: it was rolled back".into(),
+                ))
+            }
+            Bulk::On => Ok(()),
+        }
     }
 
     /// Abandons the bulk load begun by [`Replica::begin_bulk`]: everything

@@ -157,6 +157,10 @@ pub struct ClusterConfig {
     /// How replica databases are opened. The default uses WAL with
     /// `synchronous = NORMAL` (crash-safe, fast on a test machine's disk).
     pub open_options: OpenOptions,
+    /// Replicas configured with the terminal code of the replica before
+    /// them (`T{i}` instead of `T{i+1}`): two devices set up as the same
+    /// terminal of a branch, whose bill numbers collide.
+    pub same_terminal_code: Vec<usize>,
 }
 
 impl Default for ClusterConfig {
@@ -171,6 +175,7 @@ impl Default for ClusterConfig {
                 synchronous_full: false,
                 ..OpenOptions::default()
             },
+            same_terminal_code: Vec::new(),
         }
     }
 }
@@ -354,7 +359,10 @@ impl Cluster {
                 replica_id: format!("T{}", i + 1),
                 branch_id: branch_ids[b].clone(),
                 branch_code: branch_codes[b].clone(),
-                terminal_code: format!("T{}", i + 1),
+                terminal_code: match config.same_terminal_code.contains(&i) {
+                    true => format!("T{i}"),
+                    false => format!("T{}", i + 1),
+                },
             };
             let env = Arc::new(Mutex::new(SeededEnv::new(
                 config

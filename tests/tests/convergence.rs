@@ -231,6 +231,7 @@ fn run_case(seed: u64, steps: &[Step], cov: &mut Coverage) -> Result<(), TestCas
             cache_docs: if seed.is_multiple_of(4) { 3 } else { 64 },
             ..OpenOptions::default()
         },
+        ..ClusterConfig::default()
     });
     let mut rng = DetRng::new(seed ^ 0x00de_11fe_4ed0);
     setup(&mut c);
