@@ -1,13 +1,14 @@
-//! The sales reports read daily sums kept by triggers (schema step 4). They
-//! must give exactly what the invoices, lines and payments give when summed
-//! directly: after returns, voids and payments on a terminal, on a server
+//! The sales reports read daily sums kept by triggers (schema step 4), the
+//! stock valuation and the low-stock list tables kept the same way (steps 9
+//! and 10). They must give exactly what the invoices, lines, payments, stock
+//! levels and products give when read directly: after returns, voids and payments on a terminal, on a server
 //! that received two terminals' documents in either order (each document's
 //! changes even in reverse, sales before their products), and after a
 //! rebuild of the projection.
 
 use rusqlite::Connection;
 use store_core::query::{
-    CategorySales, ChannelSales, Period, Queries, SalesReport, SalesTotals, TopBy, TopProduct,
+    CategorySales, ChannelSales, Page, Period, Queries, SalesReport, SalesTotals, TopBy, TopProduct,
 };
 use store_core::*;
 
@@ -343,6 +344,44 @@ fn check(r: &Replica, what: &str) {
             .collect();
         assert_eq!(kept, raw, "{what}: stock values of {branch}");
     }
+    // The kept low-stock pairs (schema step 10) list what a walk of every
+    // product finds: at branches with stock, and at ones without (HQ on a
+    // terminal, B9 everywhere), page by page.
+    for branch in ["B1", "B2", "HQ", "B9"] {
+        let raw = id_amounts(
+            c,
+            "SELECT p.id, coalesce(s.qty, 0) FROM products p
+             LEFT JOIN stock_levels s ON s.product_id = p.id AND s.branch_id = ?1
+             WHERE p.status = 'active' AND coalesce(s.qty, 0) <= p.min_stock
+             ORDER BY p.name COLLATE NOCASE, p.id",
+            [branch],
+        );
+        let kept: Vec<(String, i64)> = all_pages(|a| q.low_stock(branch, a, 2).unwrap())
+            .into_iter()
+            .map(|l| (l.product_id, l.on_hand))
+            .collect();
+        assert_eq!(kept, raw, "{what}: low stock at {branch}");
+    }
+    // The kept customers over their limit (schema step 11) are those whose
+    // balance is over it, in the list and in the alerts' count.
+    let raw = id_amounts(
+        c,
+        "SELECT b.customer_id, b.balance FROM customer_balances b
+         JOIN customers c ON c.id = b.customer_id
+         WHERE b.balance > c.credit_limit
+         ORDER BY b.balance DESC, b.customer_id",
+        [],
+    );
+    let kept: Vec<(String, i64)> = all_pages(|a| q.customers_over_credit(a, 1).unwrap())
+        .into_iter()
+        .map(|b| (b.customer_id, b.balance))
+        .collect();
+    assert_eq!(kept, raw, "{what}: customers over their credit limit");
+    assert_eq!(
+        q.alerts_summary().unwrap().customers_over_credit,
+        raw.len() as i64,
+        "{what}"
+    );
     // A narrower range cuts on the day, as the raw rows do.
     let day: String = c
         .query_row("SELECT min(day) FROM invoices", [], |x| x.get(0))
@@ -352,6 +391,30 @@ fn check(r: &Replica, what: &str) {
         raw_report(c, Period::Day, &day, &day),
         "{what} one day"
     );
+}
+
+/// Every row of a keyset-paginated list, page after page.
+fn all_pages<T, C>(mut page: impl FnMut(Option<&C>) -> Page<T, C>) -> Vec<T> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let p = page(after.as_ref());
+        out.extend(p.rows);
+        match p.next {
+            Some(next) => after = Some(next),
+            None => return out,
+        }
+    }
+}
+
+/// The `(id, amount)` rows of a query, in its order.
+fn id_amounts(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Vec<(String, i64)> {
+    c.prepare(sql)
+        .unwrap()
+        .query_map(params, |x| Ok((x.get(0)?, x.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 /// Applies every document of `from` to `to`, in the given document order,
@@ -402,26 +465,141 @@ fn daily_totals_equal_the_raw_sums_after_returns_voids_and_merges_in_any_order()
                     unit: "piece".into(),
                     price: 1000 + 250 * i as i64,
                     cost: 600 + 7 * i as i64,
-                    min_stock: 0,
+                    min_stock: [0, 8000, 20_000][i],
                 },
             )
         })
         .collect();
-    let customer = run(
+    let [customer, builder] =
+        [("Contractor", 100_000_000), ("Builder", 2_000)].map(|(name, limit)| {
+            run(
+                &mut t1,
+                Command::CreateCustomer {
+                    name: name.into(),
+                    phone: None,
+                    address: None,
+                    credit_limit: limit,
+                    tags: Vec::new(),
+                },
+            )
+        });
+    let shared = t1.doc_ids().unwrap();
+    send(&mut t1, &mut t2, &shared, false);
+    // Stock on hand at B1 above, near and below the minimums: the sales
+    // take some of them across.
+    run(
         &mut t1,
+        Command::ReceiveStock {
+            lines: [(0, 60_000), (1, 30_000), (2, 21_000)]
+                .map(|(i, qty)| StockLineInput {
+                    product_id: products[i].clone(),
+                    qty,
+                    unit_cost: None,
+                })
+                .to_vec(),
+            note: "opening stock".into(),
+        },
+    );
+    trade(&mut t1, &products, &customer);
+    // The builder's credit sales take it over its small limit; a payment
+    // down to the limit exactly brings it back, a sale over again.
+    trade(&mut t2, &products, &builder);
+    check(&t2, "terminal 2, the builder over its limit");
+    let owed: i64 = t2
+        .connection()
+        .query_row(
+            "SELECT balance FROM customer_balances WHERE customer_id = ?1",
+            [&builder],
+            |x| x.get(0),
+        )
+        .unwrap();
+    assert!(owed > 2_000, "the builder owes {owed}");
+    run(
+        &mut t2,
+        Command::TakePayment {
+            customer_id: Some(builder.clone()),
+            invoice_id: None,
+            amount: owed - 2_000,
+            channel: "cash".into(),
+            kind: PaymentKind::Advance,
+        },
+    );
+    check(&t2, "terminal 2, the builder at its limit");
+    // A new customer with no credit: its first entry puts it over.
+    let farmer = run(
+        &mut t2,
         Command::CreateCustomer {
-            name: "Contractor".into(),
+            name: "Farmer".into(),
             phone: None,
             address: None,
-            credit_limit: 100_000_000,
+            credit_limit: 0,
             tags: Vec::new(),
         },
     );
-    let shared = t1.doc_ids().unwrap();
-    send(&mut t1, &mut t2, &shared, false);
-    trade(&mut t1, &products, &customer);
-    trade(&mut t2, &products, &customer);
+    for who in [&builder, &farmer] {
+        run(
+            &mut t2,
+            Command::Sell {
+                customer_id: Some(who.clone()),
+                lines: vec![sale(&products[0], 1000)],
+                payments: Vec::new(),
+                allow_negative_stock: true,
+                allow_over_credit_limit: true,
+            },
+        );
+    }
+    // A product never stocked anywhere, created once B1 has stock: low at
+    // every branch with stock.
+    run(
+        &mut t1,
+        Command::CreateProduct {
+            sku: "S9".into(),
+            barcode: None,
+            name: "a late product".into(),
+            category: "pipe".into(),
+            grade: None,
+            unit: "piece".into(),
+            price: 100,
+            cost: 60,
+            min_stock: 1000,
+        },
+    );
     check(&t1, "terminal 1");
+    // A new minimum puts a product over or under it; a deactivated one
+    // leaves the list; a renamed one moves in it.
+    for (i, min_stock, status, name) in [
+        (0, Some(200_000), None, None),
+        (1, None, Some(ProductStatus::Inactive), None),
+        (2, None, None, Some("Aardvark sheet".to_string())),
+    ] {
+        run(
+            &mut t1,
+            Command::UpdateProduct {
+                product_id: products[i].clone(),
+                name,
+                category: None,
+                price: None,
+                cost: None,
+                min_stock,
+                status,
+                barcode: None,
+            },
+        );
+    }
+    check(&t1, "terminal 1, new minimum, deactivation and name");
+    // A lower limit puts the contractor over it.
+    run(
+        &mut t1,
+        Command::UpdateCustomer {
+            customer_id: customer.clone(),
+            name: None,
+            phone: None,
+            address: None,
+            credit_limit: Some(1_000),
+            tags: None,
+        },
+    );
+    check(&t1, "terminal 1, lower credit limit");
     // A product changes category after its sales: its sums move with it.
     run(
         &mut t1,
@@ -463,6 +641,12 @@ fn daily_totals_equal_the_raw_sums_after_returns_voids_and_merges_in_any_order()
         .query_row("SELECT count(*) FROM daily_product_sales", [], |x| x.get(0))
         .unwrap();
     assert!(sums > 0);
+    // The three customers end over their limits, in one list.
+    let over = Queries::new(s1.connection())
+        .customers_over_credit(None, 10)
+        .unwrap()
+        .rows;
+    assert_eq!(over.len(), 3, "{over:?}");
 
     // A rebuild gives the same sums as the triggers kept incrementally.
     let before = s1.projection_dump().unwrap();

@@ -83,8 +83,7 @@ SELECT
       + (SELECT count(*) FROM invoices WHERE bill_no IS NULL)
       + (SELECT count(*) FROM products WHERE barcode_wanted IS NOT NULL AND barcode IS NULL)
       + (SELECT count(*) FROM products WHERE sku IS NULL),
-    (SELECT count(*) FROM customer_balances b JOIN customers c ON c.id = b.customer_id
-      WHERE b.balance <> 0 AND b.balance > 0 AND b.balance > c.credit_limit),
+    (SELECT count(*) FROM over_credit),
     (SELECT count(*) FROM br JOIN stock_levels s ON s.branch_id = br.b AND s.qty < 0)";
 
 pub(super) const STATEMENTS: &[(&str, &str)] = &[

@@ -44,10 +44,34 @@ WHERE customer_fts MATCH ?1 AND customer_fts.rowid > ?2
 ORDER BY customer_fts.rowid
 LIMIT ?3";
 
-/// The explicit `COLLATE NOCASE` on the cursor makes the row value compare
-/// names case-insensitively and lets `idx_products_name_nocase` start the
-/// range at the cursor (`SEARCH ... ((name,id)>(?,?))`) on a large catalogue.
+/// Whether the low-stock pairs of a branch are kept (schema step 10): it
+/// has stock levels. `stock_branches` is the set of branches of the stock
+/// levels, kept as a table because the triggers need that list (a product
+/// that arrives is placed at each branch) and a trigger cannot use the
+/// recursive skip-scan that finds it without reading every stock level.
+pub(super) const STOCK_BRANCH: &str =
+    "SELECT EXISTS (SELECT 1 FROM stock_branches WHERE branch_id = ?1)";
+
+/// A page of a kept branch's low-stock pairs, in name order. The explicit
+/// `COLLATE NOCASE` on the cursor makes the row value compare names
+/// case-insensitively and lets `idx_low_stock_branch_name` start the range
+/// at the cursor (`SEARCH ... (branch_id=? AND (name,product_id)>(?,?))`).
+/// `CROSS JOIN` keeps that walk the outer loop whatever the statistics say
+/// of the few low pairs.
 pub(super) const LOW_STOCK: &str = "
+SELECT p.id, p.sku_wanted, p.name, p.category, p.unit, p.min_stock, coalesce(s.qty, 0) AS on_hand
+FROM low_stock l
+CROSS JOIN products p ON p.id = l.product_id
+LEFT JOIN stock_levels s ON s.product_id = l.product_id AND s.branch_id = l.branch_id
+WHERE l.branch_id = ?1
+  AND (l.name, l.product_id) > (?2 COLLATE NOCASE, ?3)
+ORDER BY l.name COLLATE NOCASE, l.product_id
+LIMIT ?4";
+
+/// The same page for a branch without stock levels, whose pairs are not
+/// kept: every active product is low there, so the walk of
+/// `idx_products_name_nocase` from the cursor stops after a page.
+pub(super) const LOW_STOCK_UNKEPT: &str = "
 SELECT p.id, p.sku_wanted, p.name, p.category, p.unit, p.min_stock, coalesce(s.qty, 0) AS on_hand
 FROM products p
 LEFT JOIN stock_levels s ON s.product_id = p.id AND s.branch_id = ?1
@@ -61,7 +85,9 @@ pub(super) const STATEMENTS: &[(&str, &str)] = &[
     ("product_search", PRODUCT_SEARCH),
     ("product_by_barcode", PRODUCT_BY_BARCODE),
     ("customer_search", CUSTOMER_SEARCH),
+    ("stock_branch", STOCK_BRANCH),
     ("low_stock", LOW_STOCK),
+    ("low_stock_unkept", LOW_STOCK_UNKEPT),
 ];
 
 /// Builds a safe FTS5 query from what a user typed: every run of letters
@@ -264,8 +290,13 @@ impl<'a> Queries<'a> {
     ) -> rusqlite::Result<Page<LowStock, TextCursor>> {
         let limit = cap(limit);
         let (name, id) = after.map_or(("", ""), |(n, i)| (n.as_str(), i.as_str()));
+        // The walk over the products is right for any branch, the kept
+        // pairs only for one with stock, where the walk would be long.
+        let kept: bool = self
+            .prep(STOCK_BRANCH)?
+            .query_row([branch_id], |r| r.get(0))?;
         let rows = self
-            .prep(LOW_STOCK)?
+            .prep(if kept { LOW_STOCK } else { LOW_STOCK_UNKEPT })?
             .query_map(params![branch_id, name, id, limit], |r| {
                 Ok(LowStock {
                     product_id: r.get(0)?,

@@ -71,6 +71,16 @@ pub const MIGRATIONS: &[Migration] = &[
         up: include_str!("v9_stock_values.sql"),
         down: include_str!("v9_stock_values_down.sql"),
     },
+    Migration {
+        name: "low_stock",
+        up: include_str!("v10_low_stock.sql"),
+        down: include_str!("v10_low_stock_down.sql"),
+    },
+    Migration {
+        name: "over_credit",
+        up: include_str!("v11_over_credit.sql"),
+        down: include_str!("v11_over_credit_down.sql"),
+    },
 ];
 
 /// Why the schema could not be brought up to date.

@@ -667,9 +667,14 @@ impl Report {
             fmt_bytes(self.db_bytes as i64),
             store_core::MAX_BATCH,
             g.millis as f64 / 1000.0,
-            match (self.size_name.as_str(), g.millis < 60_000) {
-                ("terminal", true) => " (✅ the aim is well under a minute on 2 cores)",
-                ("terminal", false) => " (❌ the aim is well under a minute on 2 cores)",
+            // "Well under a minute" (issue 5), read as 45 s at most.
+            match (self.size_name.as_str(), g.millis <= 45_000) {
+                ("terminal", true) => {
+                    " (✅ ≤ 45 s: the aim is well under a minute on 2 cores)"
+                }
+                ("terminal", false) => {
+                    " (❌ > 45 s: the aim is well under a minute on 2 cores)"
+                }
                 _ => "",
             },
             fmt_count(g.report.commands as i64),

@@ -206,7 +206,10 @@ pub(super) fn measure_reads(
         engine: engine_call(|| q.low_stock(&p.branch, None, PAGE)),
         floor: floor_runs(
             floor,
-            &[("low_stock", vec![t(&p.branch), t(""), t(""), page.clone()])],
+            &[
+                ("stock_branch", vec![t(&p.branch)]),
+                ("low_stock", vec![t(&p.branch), t(""), t(""), page.clone()]),
+            ],
         )?,
         naive: naive_query(
             naive,

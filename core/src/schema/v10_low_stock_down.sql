@@ -1,0 +1,9 @@
+DROP TRIGGER low_stock_products_ad;
+DROP TRIGGER low_stock_products_au;
+DROP TRIGGER low_stock_products_ai;
+DROP TRIGGER low_stock_levels_ad;
+DROP TRIGGER low_stock_levels_au;
+DROP TRIGGER low_stock_levels_ai;
+DROP INDEX idx_low_stock_branch_name;
+DROP TABLE low_stock;
+DROP TABLE stock_branches;
