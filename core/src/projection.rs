@@ -26,6 +26,7 @@
 use std::collections::BTreeSet;
 
 use automerge::{AutoCommit, ObjId, Patch, Prop, ROOT, ReadDoc};
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::de::DeserializeOwned;
 
@@ -226,6 +227,76 @@ fn exec(tx: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Resul
     tx.prepare_cached(sql)?.execute(p)
 }
 
+/// Inserts the row of `table` whose `id` is `id`, with `cols`. Columns left
+/// out start NULL: the unique keys (`sku`, `barcode`, `phone`) that the
+/// record only wants until `resolve_unique` gives them to it.
+fn insert_row(
+    tx: &Connection,
+    table: &str,
+    id: &str,
+    cols: &[(&str, Value)],
+) -> rusqlite::Result<()> {
+    let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+    let marks: Vec<String> = (2..=cols.len() + 1).map(|i| format!("?{i}")).collect();
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id];
+    values.extend(cols.iter().map(|(_, v)| v as &dyn rusqlite::ToSql));
+    tx.prepare_cached(&format!(
+        "INSERT INTO {table}(id, {}) VALUES (?1, {})",
+        names.join(", "),
+        marks.join(", ")
+    ))?
+    .execute(values.as_slice())?;
+    Ok(())
+}
+
+/// Brings the row of `table` whose `id` is `id` to the values of `cols`,
+/// setting only the columns that differ; false when there is no such row.
+///
+/// An upsert naming every column rewrites the row's entry in every index
+/// of those columns and fires every `UPDATE OF` trigger, changed or not: a
+/// reprice re-sorted the product in five indexes, a status change the
+/// service order in seven. Here a reprice sets the price and the time.
+fn update_changed(
+    tx: &Connection,
+    table: &str,
+    id: &str,
+    cols: &[(&str, Value)],
+) -> rusqlite::Result<bool> {
+    let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+    let old: Option<Vec<Value>> = tx
+        .prepare_cached(&format!(
+            "SELECT {} FROM {table} WHERE id = ?1",
+            names.join(", ")
+        ))?
+        .query_row([id], |r| (0..cols.len()).map(|i| r.get(i)).collect())
+        .optional()?;
+    let Some(old) = old else {
+        return Ok(false);
+    };
+    let changed: Vec<&(&str, Value)> = cols
+        .iter()
+        .zip(&old)
+        .filter(|((_, new), old)| new != *old)
+        .map(|(c, _)| c)
+        .collect();
+    if changed.is_empty() {
+        return Ok(true);
+    }
+    let set: Vec<String> = changed
+        .iter()
+        .enumerate()
+        .map(|(k, (name, _))| format!("{name} = ?{}", k + 2))
+        .collect();
+    let mut values: Vec<&dyn rusqlite::ToSql> = vec![&id];
+    values.extend(changed.iter().map(|(_, v)| v as &dyn rusqlite::ToSql));
+    tx.prepare_cached(&format!(
+        "UPDATE {table} SET {} WHERE id = ?1",
+        set.join(", ")
+    ))?
+    .execute(values.as_slice())?;
+    Ok(true)
+}
+
 fn decode<T: DeserializeOwned>(
     src: Source<'_>,
     coll: &str,
@@ -335,30 +406,22 @@ fn project_inner(
             match decode::<ProductRecord>(src, coll, id)? {
                 Some((p, obj)) => {
                     check(!p.sku.is_empty() && p.sku.len() <= 64, coll, id, "bad sku")?;
-                    exec(tx,
-                        "INSERT INTO products(id, sku, sku_wanted, barcode, barcode_wanted, name, category,
-                             grade, unit, price, cost, min_stock, status, updated_at)
-                         VALUES (?1, NULL, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                         ON CONFLICT(id) DO UPDATE SET sku_wanted = excluded.sku_wanted,
-                             barcode_wanted = excluded.barcode_wanted, name = excluded.name,
-                             category = excluded.category, grade = excluded.grade, unit = excluded.unit,
-                             price = excluded.price, cost = excluded.cost, min_stock = excluded.min_stock,
-                             status = excluded.status, updated_at = excluded.updated_at",
-                        params![
-                            id,
-                            p.sku,
-                            p.barcode,
-                            p.name,
-                            p.category,
-                            p.grade,
-                            p.unit,
-                            p.price,
-                            p.cost,
-                            p.min_stock,
-                            p.status.as_str(),
-                            p.updated_at
-                        ],
-                    )?;
+                    let cols = [
+                        ("sku_wanted", Value::from(p.sku.clone())),
+                        ("barcode_wanted", Value::from(p.barcode.clone())),
+                        ("name", Value::from(p.name.clone())),
+                        ("category", Value::from(p.category.clone())),
+                        ("grade", Value::from(p.grade.clone())),
+                        ("unit", Value::from(p.unit.clone())),
+                        ("price", Value::from(p.price)),
+                        ("cost", Value::from(p.cost)),
+                        ("min_stock", Value::from(p.min_stock)),
+                        ("status", Value::from(p.status.as_str().to_string())),
+                        ("updated_at", Value::from(p.updated_at)),
+                    ];
+                    if fresh || !update_changed(tx, "products", id, &cols)? {
+                        insert_row(tx, "products", id, &cols)?;
+                    }
                     resolve_unique(tx, "products", "sku", Some(&p.sku))?;
                     resolve_unique(tx, "products", "barcode", p.barcode.as_deref())?;
                     conflicts(
@@ -415,25 +478,18 @@ fn project_inner(
             let old = old_wanted(tx, fresh, "customers", "phone_wanted", id)?;
             match decode::<CustomerRecord>(src, coll, id)? {
                 Some((c, obj)) => {
-                    exec(tx,
-                        "INSERT INTO customers(id, name, phone, phone_wanted, address, credit_limit, tags,
-                             created_at, updated_at)
-                         VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8)
-                         ON CONFLICT(id) DO UPDATE SET name = excluded.name,
-                             phone_wanted = excluded.phone_wanted, address = excluded.address,
-                             credit_limit = excluded.credit_limit, tags = excluded.tags,
-                             created_at = excluded.created_at, updated_at = excluded.updated_at",
-                        params![
-                            id,
-                            c.name,
-                            c.phone,
-                            c.address,
-                            c.credit_limit,
-                            c.tags.join(","),
-                            c.created_at,
-                            c.updated_at
-                        ],
-                    )?;
+                    let cols = [
+                        ("name", Value::from(c.name.clone())),
+                        ("phone_wanted", Value::from(c.phone.clone())),
+                        ("address", Value::from(c.address.clone())),
+                        ("credit_limit", Value::from(c.credit_limit)),
+                        ("tags", Value::from(c.tags.join(","))),
+                        ("created_at", Value::from(c.created_at)),
+                        ("updated_at", Value::from(c.updated_at)),
+                    ];
+                    if fresh || !update_changed(tx, "customers", id, &cols)? {
+                        insert_row(tx, "customers", id, &cols)?;
+                    }
                     resolve_unique(tx, "customers", "phone", c.phone.as_deref())?;
                     conflicts(
                         tx,
@@ -480,10 +536,21 @@ fn project_inner(
             }
             if let Some((inv, _)) = decode::<InvoiceRecord>(src, coll, id)? {
                 check_invoice(&inv, id)?;
+                // Almost always no other invoice wants the bill number: the
+                // invoice takes it as it is inserted, rather than through
+                // `resolve_unique`'s two more statements and an update of
+                // the row just written.
+                let sole = tx
+                    .prepare_cached(
+                        "SELECT 1 FROM invoices WHERE bill_no_wanted = ?1 AND id <> ?2 LIMIT 1",
+                    )?
+                    .query_row([&inv.bill_no, id], |_| Ok(()))
+                    .optional()?
+                    .is_none();
                 exec(tx,
                     "INSERT INTO invoices(id, doc_id, bill_no, bill_no_wanted, seq, customer_id, branch_id,
                          terminal_id, user_id, at, day, subtotal, discount, tax, total, service_order_id)
-                     VALUES (?1, ?2, NULL, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                     VALUES (?1, ?2, ?16, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                     params![
                         id,
                         d,
@@ -499,10 +566,13 @@ fn project_inner(
                         inv.discount,
                         inv.tax,
                         inv.total,
-                        inv.service_order_id
+                        inv.service_order_id,
+                        sole.then_some(&inv.bill_no)
                     ],
                 )?;
-                resolve_unique(tx, "invoices", "bill_no", Some(&inv.bill_no))?;
+                if !sole {
+                    resolve_unique(tx, "invoices", "bill_no", Some(&inv.bill_no))?;
+                }
                 let mut line = tx.prepare_cached(
                     "INSERT INTO invoice_lines(invoice_id, line_no, kind, product_id, description, qty,
                          unit_price, discount, tax, total, cost)
@@ -850,119 +920,84 @@ fn project_inner(
                 }
             }
         }
-        "orders" => {
-            if !fresh {
-                clear_record(tx, coll, id)?;
-            }
-            match decode::<ServiceOrderRecord>(src, coll, id)? {
-                Some((o, obj)) => {
-                    // Concurrent status changes resolve by business precedence, not by
-                    // automerge's arbitrary (but deterministic) register winner.
-                    let statuses: Vec<OrderStatus> = match (src, &obj) {
-                        (Source::Doc(doc), Some(obj)) => {
-                            crate::document::codec_all_values(doc, obj, "status")
-                        }
-                        // A new order has one status.
-                        _ => Vec::new(),
+        "orders" => match decode::<ServiceOrderRecord>(src, coll, id)? {
+            Some((o, obj)) => {
+                // Concurrent status changes resolve by business precedence, not by
+                // automerge's arbitrary (but deterministic) register winner.
+                let statuses: Vec<OrderStatus> = match (src, &obj) {
+                    (Source::Doc(doc), Some(obj)) => {
+                        crate::document::codec_all_values(doc, obj, "status")
                     }
-                    .iter()
-                    .filter_map(|s| OrderStatus::parse(s))
-                    .collect();
-                    let status = statuses
-                        .iter()
-                        .copied()
-                        .max_by_key(|s| s.precedence())
-                        .unwrap_or(o.status);
-                    exec(tx,
-                        "INSERT INTO service_orders(id, doc_id, number, customer_id, vehicle_id, branch_id,
-                             status, scheduled_date, technician_id, complaint, odometer, invoice_id,
-                             created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                        params![
-                            id,
-                            d,
-                            o.number,
-                            o.customer_id,
-                            o.vehicle_id,
-                            o.branch_id,
-                            status.as_str(),
-                            o.scheduled_date,
-                            o.technician_id,
-                            o.complaint,
-                            o.odometer,
-                            o.invoice_id,
-                            o.created_at,
-                            o.updated_at
-                        ],
-                    )?;
-                    for (lid, l) in &o.labour {
-                        exec(tx,
-                            "INSERT INTO service_order_labour(order_id, line_id, service_id, description,
-                                 technician_id, price, duration_min)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                            params![
-                                id,
-                                lid,
-                                l.service_id,
-                                l.description,
-                                l.technician_id,
-                                l.price,
-                                l.duration_min
-                            ],
-                        )?;
-                    }
-                    for (lid, p) in &o.parts {
-                        exec(tx,
-                            "INSERT INTO service_order_parts(order_id, line_id, product_id, qty, unit_price, at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                            params![id, lid, p.product_id, p.qty, p.unit_price, p.at],
-                        )?;
-                        movement(
-                            tx,
-                            &Movement {
-                                id: &format!("{id}:{lid}"),
-                                product_id: &p.product_id,
-                                branch_id: &p.branch_id,
-                                qty: -p.qty,
-                                kind: "part_use",
-                                ref_kind: "order",
-                                ref_id: id,
-                                customer_id: Some(&o.customer_id),
-                                unit_cost: p.unit_cost,
-                                at: p.at,
-                                terminal_id: &p.terminal_id,
-                                user_id: &p.user_id,
-                            },
-                        )?;
-                    }
-                    conflicts(
-                        tx,
-                        fresh,
-                        src,
-                        &obj,
-                        "service_order",
-                        id,
-                        &["status", "technician_id", "scheduled_date"],
-                    )?;
-                    if statuses.len() > 1 {
-                        // Record the business winner, not the register winner.
-                        let losers: Vec<&str> = statuses
-                            .iter()
-                            .filter(|s| **s != status)
-                            .map(|s| s.as_str())
-                            .collect();
-                        exec(
-                            tx,
-                            "UPDATE field_conflicts SET winner = ?3, losers = ?4
-                             WHERE record_kind = 'service_order' AND record_id = ?1 AND field = ?2",
-                            params![id, "status", status.as_str(), losers.join(",")],
-                        )?;
-                    }
-                    history(tx, fresh, "service_order", id, &o.history)?;
+                    // A new order has one status.
+                    _ => Vec::new(),
                 }
-                None => clear_meta(tx, "service_order", id)?,
+                .iter()
+                .filter_map(|s| OrderStatus::parse(s))
+                .collect();
+                let status = statuses
+                    .iter()
+                    .copied()
+                    .max_by_key(|s| s.precedence())
+                    .unwrap_or(o.status);
+                let cols = [
+                    ("doc_id", Value::from(d.clone())),
+                    ("number", Value::from(o.number.clone())),
+                    ("customer_id", Value::from(o.customer_id.clone())),
+                    ("vehicle_id", Value::from(o.vehicle_id.clone())),
+                    ("branch_id", Value::from(o.branch_id.clone())),
+                    ("status", Value::from(status.as_str().to_string())),
+                    ("scheduled_date", Value::from(o.scheduled_date.clone())),
+                    ("technician_id", Value::from(o.technician_id.clone())),
+                    ("complaint", Value::from(o.complaint.clone())),
+                    ("odometer", Value::from(o.odometer)),
+                    ("invoice_id", Value::from(o.invoice_id.clone())),
+                    ("created_at", Value::from(o.created_at)),
+                    ("updated_at", Value::from(o.updated_at)),
+                ];
+                // An order changes a field or gains a line at a time: its row
+                // and lines are brought up to date in place. One without a
+                // row (new, or rejected before) is written whole.
+                let in_place = !fresh && update_changed(tx, "service_orders", id, &cols)?;
+                if !in_place {
+                    if !fresh {
+                        clear_record(tx, coll, id)?;
+                    }
+                    insert_row(tx, "service_orders", id, &cols)?;
+                }
+                order_labour(tx, in_place, id, &o.labour)?;
+                order_parts(tx, in_place, id, &o)?;
+                conflicts(
+                    tx,
+                    fresh,
+                    src,
+                    &obj,
+                    "service_order",
+                    id,
+                    &["status", "technician_id", "scheduled_date"],
+                )?;
+                if statuses.len() > 1 {
+                    // Record the business winner, not the register winner.
+                    let losers: Vec<&str> = statuses
+                        .iter()
+                        .filter(|s| **s != status)
+                        .map(|s| s.as_str())
+                        .collect();
+                    exec(
+                        tx,
+                        "UPDATE field_conflicts SET winner = ?3, losers = ?4
+                             WHERE record_kind = 'service_order' AND record_id = ?1 AND field = ?2",
+                        params![id, "status", status.as_str(), losers.join(",")],
+                    )?;
+                }
+                history(tx, fresh, "service_order", id, &o.history)?;
             }
-        }
+            None => {
+                if !fresh {
+                    clear_record(tx, coll, id)?;
+                }
+                clear_meta(tx, "service_order", id)?;
+            }
+        },
         other => {
             return Err(ProjectError::Malformed {
                 collection: other.to_string(),
@@ -970,6 +1005,161 @@ fn project_inner(
                 reason: "unknown collection".into(),
             });
         }
+    }
+    Ok(())
+}
+
+/// Projects an order's labour lines: all of them for an order written
+/// whole, otherwise only those that are new or differ, and the removal of
+/// those gone.
+fn order_labour(
+    tx: &Connection,
+    in_place: bool,
+    id: &str,
+    lines: &std::collections::BTreeMap<String, LabourLine>,
+) -> rusqlite::Result<()> {
+    let mut old = std::collections::BTreeMap::new();
+    if in_place {
+        let mut stmt = tx.prepare_cached(
+            "SELECT line_id, service_id, description, technician_id, price, duration_min
+             FROM service_order_labour WHERE order_id = ?1",
+        )?;
+        let rows = stmt.query_map([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                LabourLine {
+                    service_id: r.get(1)?,
+                    description: r.get(2)?,
+                    technician_id: r.get(3)?,
+                    price: r.get(4)?,
+                    duration_min: r.get(5)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (lid, line) = row?;
+            old.insert(lid, line);
+        }
+    }
+    for (lid, was) in &old {
+        if lines.get(lid) != Some(was) {
+            exec(
+                tx,
+                "DELETE FROM service_order_labour WHERE order_id = ?1 AND line_id = ?2",
+                [id, lid.as_str()],
+            )?;
+        }
+    }
+    for (lid, l) in lines {
+        if old.get(lid) == Some(l) {
+            continue;
+        }
+        exec(
+            tx,
+            "INSERT INTO service_order_labour(order_id, line_id, service_id, description,
+                 technician_id, price, duration_min)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                lid,
+                l.service_id,
+                l.description,
+                l.technician_id,
+                l.price,
+                l.duration_min
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+/// Projects an order's parts and their stock movements, as
+/// [`order_labour`] its labour. A part stays when its row and its movement
+/// (which also carries the order's customer) are what the record gives.
+fn order_parts(
+    tx: &Connection,
+    in_place: bool,
+    id: &str,
+    o: &ServiceOrderRecord,
+) -> rusqlite::Result<()> {
+    // Each projected part as the record would give it, with whether its
+    // movement still names the order's customer.
+    let mut old = std::collections::BTreeMap::new();
+    if in_place {
+        let mut stmt = tx.prepare_cached(
+            "SELECT p.line_id, p.product_id, p.qty, p.unit_price, m.unit_cost, m.branch_id,
+                    m.terminal_id, m.user_id, p.at,
+                    m.product_id IS p.product_id AND m.qty IS -p.qty AND m.at IS p.at
+                        AND m.kind IS 'part_use' AND m.ref_kind IS 'order' AND m.ref_id IS p.order_id
+                        AND m.customer_id IS ?2
+             FROM service_order_parts p
+             LEFT JOIN stock_movements m ON m.id = p.order_id || ':' || p.line_id
+             WHERE p.order_id = ?1",
+        )?;
+        let rows = stmt.query_map([id, o.customer_id.as_str()], |r| {
+            let moved: Option<bool> = r.get(9)?;
+            let part = match moved {
+                Some(true) => Some(PartLine {
+                    product_id: r.get(1)?,
+                    qty: r.get(2)?,
+                    unit_price: r.get(3)?,
+                    unit_cost: r.get(4)?,
+                    branch_id: r.get(5)?,
+                    terminal_id: r.get(6)?,
+                    user_id: r.get(7)?,
+                    at: r.get(8)?,
+                }),
+                // No movement, or one that differs: written again.
+                _ => None,
+            };
+            Ok((r.get::<_, String>(0)?, part))
+        })?;
+        for row in rows {
+            let (lid, part) = row?;
+            old.insert(lid, part);
+        }
+    }
+    for (lid, was) in &old {
+        if was.is_none() || o.parts.get(lid) != was.as_ref() {
+            exec(
+                tx,
+                "DELETE FROM service_order_parts WHERE order_id = ?1 AND line_id = ?2",
+                [id, lid.as_str()],
+            )?;
+            exec(
+                tx,
+                "DELETE FROM stock_movements WHERE id = ?1",
+                [format!("{id}:{lid}")],
+            )?;
+        }
+    }
+    for (lid, p) in &o.parts {
+        if old.get(lid).is_some_and(|was| was.as_ref() == Some(p)) {
+            continue;
+        }
+        exec(
+            tx,
+            "INSERT INTO service_order_parts(order_id, line_id, product_id, qty, unit_price, at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, lid, p.product_id, p.qty, p.unit_price, p.at],
+        )?;
+        movement(
+            tx,
+            &Movement {
+                id: &format!("{id}:{lid}"),
+                product_id: &p.product_id,
+                branch_id: &p.branch_id,
+                qty: -p.qty,
+                kind: "part_use",
+                ref_kind: "order",
+                ref_id: id,
+                customer_id: Some(&o.customer_id),
+                unit_cost: p.unit_cost,
+                at: p.at,
+                terminal_id: &p.terminal_id,
+                user_id: &p.user_id,
+            },
+        )?;
     }
     Ok(())
 }
@@ -1214,6 +1404,10 @@ fn conflicts(
     Ok(())
 }
 
+/// Projects a record's history. A change usually appends one entry, so the
+/// rows already projected are compared with the list first: those still
+/// the same at their position stay, and only the rest is rewritten (a
+/// merge may also insert entries in the middle, or a rebuild start over).
 fn history(
     tx: &Connection,
     fresh: bool,
@@ -1221,15 +1415,38 @@ fn history(
     id: &str,
     entries: &[HistoryEntry],
 ) -> rusqlite::Result<()> {
+    let mut kept = 0;
     if !fresh {
-        tx.prepare_cached("DELETE FROM record_history WHERE record_kind = ?1 AND record_id = ?2")?
-            .execute([kind, id])?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT pos, field, value, user_id, replica, at FROM record_history
+             WHERE record_kind = ?1 AND record_id = ?2 ORDER BY pos",
+        )?;
+        let mut rows = stmt.query([kind, id])?;
+        while let Some(r) = rows.next()? {
+            let same = entries.get(kept).is_some_and(|h| {
+                r.get_ref(0).ok().and_then(|v| v.as_i64().ok()) == Some(kept as i64)
+                    && r.get_ref(1).ok().and_then(|v| v.as_str().ok()) == Some(h.field.as_str())
+                    && r.get_ref(2).ok().and_then(|v| v.as_str().ok()) == Some(h.value.as_str())
+                    && r.get_ref(3).ok().and_then(|v| v.as_str().ok()) == Some(h.user.as_str())
+                    && r.get_ref(4).ok().and_then(|v| v.as_str().ok()) == Some(h.replica.as_str())
+                    && r.get_ref(5).ok().and_then(|v| v.as_i64().ok()) == Some(h.at)
+            });
+            if !same {
+                break;
+            }
+            kept += 1;
+        }
+        drop(rows);
+        tx.prepare_cached(
+            "DELETE FROM record_history WHERE record_kind = ?1 AND record_id = ?2 AND pos >= ?3",
+        )?
+        .execute(params![kind, id, kept as i64])?;
     }
     let mut ins = tx.prepare_cached(
         "INSERT INTO record_history(record_kind, record_id, pos, field, value, user_id, replica, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for (i, h) in entries.iter().enumerate() {
+    for (i, h) in entries.iter().enumerate().skip(kept) {
         ins.execute(params![
             kind, id, i as i64, h.field, h.value, h.user, h.replica, h.at
         ])?;
@@ -1336,6 +1553,13 @@ pub(crate) const PROJECTION_TABLES: &[(&str, &str)] = &[
     ("field_conflicts", "record_kind, record_id, field"),
     ("record_history", "record_kind, record_id, pos"),
     ("rejected_records", "doc_id, collection, record_id"),
+    // Kept by triggers on the stock levels and the products (step 10), on
+    // the balances and the customers (step 11): listed last so that
+    // `clear_all` empties them first. With no stock branch left, the
+    // triggers keep nothing while the rows above go.
+    ("stock_branches", "branch_id"),
+    ("low_stock", "branch_id, product_id"),
+    ("over_credit", "customer_id"),
 ];
 
 /// Deletes every projected row (before a rebuild).
