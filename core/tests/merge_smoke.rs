@@ -142,3 +142,60 @@ fn a_phone_is_found_as_typed_and_as_bare_digits() {
             .is_empty()
     );
 }
+
+fn product(sku: &str) -> Command {
+    Command::CreateProduct {
+        sku: sku.into(),
+        barcode: None,
+        name: format!("Sheet {sku}"),
+        category: "sheet".into(),
+        grade: None,
+        unit: "piece".into(),
+        price: 1000,
+        cost: 600,
+        min_stock: 0,
+    }
+}
+
+/// The server publishes only the hashes `known_heads` confirms, and a
+/// terminal's `have` may name changes the other side never got: both
+/// lookups must answer for the changes the replica holds, and only those.
+#[test]
+fn known_heads_and_changes_since_answer_only_for_held_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = replica(dir.path(), "T1", 1);
+    let mut b = replica(dir.path(), "T2", 2);
+    a.execute("u", &product("S1")).unwrap();
+    sync(&mut a, &mut b);
+    let first = a.heads(&DocId::Catalog).unwrap();
+    a.execute("u", &product("S2")).unwrap();
+    let second = a.heads(&DocId::Catalog).unwrap();
+    assert_ne!(first, second);
+    let forged = ChangeHash([7; 32]);
+
+    let asked: Vec<ChangeHash> = first
+        .iter()
+        .chain(&second)
+        .copied()
+        .chain([forged])
+        .collect();
+    let mut known = b.known_heads(&DocId::Catalog, &asked).unwrap();
+    known.sort();
+    let mut want = first.clone();
+    want.sort();
+    assert_eq!(known, want, "b holds the first heads only");
+    assert_eq!(a.known_heads(&DocId::Catalog, &[forged]).unwrap(), vec![]);
+
+    // Unknown hashes in `have` are ignored: b has nothing past `first`.
+    assert!(b.changes_since(&DocId::Catalog, &asked).unwrap().is_empty());
+    // a sends exactly what b lacks, and b then holds the second heads.
+    let missing = a.changes_since(&DocId::Catalog, &first).unwrap();
+    assert!(!missing.is_empty());
+    let all = a.changes_since(&DocId::Catalog, &[]).unwrap();
+    assert!(missing.len() < all.len());
+    b.apply_changes(&DocId::Catalog, missing).unwrap();
+    assert_eq!(
+        b.known_heads(&DocId::Catalog, &second).unwrap().len(),
+        second.len()
+    );
+}
